@@ -1,0 +1,95 @@
+"""The ``springstudy`` command line.
+
+Each subcommand is a small function ``add_<name>(subparsers)`` that declares its arguments and
+sets ``func``; heavy imports happen inside the handlers so ``springstudy --help`` stays fast.
+Errors that are the user's (bad paths, bad data, bad params) print one clear line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from springstudy import __version__
+
+
+class UserError(Exception):
+    """An error caused by the input, reported without a traceback."""
+
+
+def add_env(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("env", help="print the environment record (versions, CPU, GPU) as JSON")
+    p.add_argument("--out", help="also write the JSON to this file")
+
+    def run(args: argparse.Namespace) -> None:
+        from springstudy.environment import collect
+        from springstudy.io import write_json_atomic
+
+        record = collect()
+        print(json.dumps(record, indent=2))
+        if args.out:
+            write_json_atomic(args.out, record)
+
+    p.set_defaults(func=run)
+
+
+def add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="build the synthetic tank dataset, or download the real ones")
+    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="{synth}")
+
+    s = data_sub.add_parser("synth", help="render the synthetic spring tank dataset in a real dataset's format")
+    s.add_argument("--format", required=True, choices=("springset", "egfxset"))
+    s.add_argument("--preset", default="quick", choices=("smoke", "quick", "paper"),
+                   help="dataset size: smoke (a handful), quick (a few hundred), paper (the real sizes)")
+    s.add_argument("--out", required=True, help="folder to write (created; must be empty or absent)")
+    s.add_argument("--seed", type=int, default=None, help="random seed (default: the tank's default)")
+    s.add_argument("--rt60", type=float, default=None, help="reverberation time of the tank in seconds")
+    s.add_argument("--drive", type=float, default=None, help="driver nonlinearity drive (0 = linear)")
+    s.add_argument("--params", default=None,
+                   help="read the tank parameters from this params.yaml (group data.tank); flags win")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
+
+    def run(args: argparse.Namespace) -> None:
+        from springstudy.data.synth import synthesize_from_cli
+
+        synthesize_from_cli(args)
+
+    s.set_defaults(func=run)
+
+
+#: Subcommands in the order ``--help`` lists them. Later issues add train, evaluate, bench, ir,
+#: features and export here.
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_env, add_data]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="springstudy",
+        description="Neural spring-reverb modelling study: data, training, evaluation, acoustics.",
+    )
+    parser.add_argument("--version", action="version", version=f"springstudy {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, title="subcommands")
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``springstudy`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as err:
+        print(f"springstudy: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("springstudy: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
