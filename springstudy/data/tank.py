@@ -1,0 +1,264 @@
+"""A synthetic spring reverb tank with a known impulse response: the study's embedded default.
+
+The linear part follows the parametric spring reverberation model of Välimäki, Parker and Abel,
+"Parametric spring reverberation effect", J. Audio Eng. Soc. 58(7/8), 2010 (efficient variants:
+Parker, EURASIP J. Adv. Signal Process. 2011, 646134):
+
+* Low-chirp path (§3 of Välimäki et al.): a cascade of ``stages`` stretched first-order
+  allpass filters ``A(z) = (a1 + z^-K) / (1 + a1 z^-K)`` with stretch ``K = fs / (2 fc)``; the
+  non-integer part of K is a first-order Thiran fractional-delay allpass inside each stage. The
+  cascade sits in a feedback loop with a delay line (``loop_delay``) and a loop gain; its
+  output is low-passed at ``fc`` (above fc the stretched allpass repeats its response, and a
+  real tank's low chirps stop there).
+* High-chirp path (§4): a cascade of ``high_chirp_stages`` plain first-order allpasses
+  (coefficient ``high_chirp_a``) in a shorter feedback loop, high-passed at ``fc`` and mixed in
+  ``high_chirp_level_db`` below the low-chirp path.
+* A DC-blocking high-pass (a tank's magnetic transducers pass no DC).
+
+Each loop's gain is set per frequency from the loop's group delay, so that decay
+per second, not decay per round trip, is what the parameters fix (the dispersive cascade's
+group delay varies about 50-fold with frequency, and a constant loop gain would make RT60 vary
+with it and with the sample rate); ``hf_damping`` then shortens the decay towards fc as in a
+real tank, with RT60(fc) = hf_damping · RT60(0). A broadband decay parameter is calibrated so
+that the T30 of the true impulse response equals ``rt60``. The loop gain is a smooth real
+function of frequency, i.e. a kernel a few dozen samples wide, far shorter than the loop
+delay, so the loops stay causal.
+
+Because every part is linear and time invariant, the whole transfer function is evaluated on a
+dense FFT grid and its inverse FFT is the impulse response, long enough that time aliasing is
+below -120 dB. A static driver nonlinearity ``tanh(drive x) / drive`` before the tank (unit
+small-signal gain; ``drive = 0`` is linear) makes the system nonlinear and time invariant, as a
+real tank with its driver is. The output is scaled so the impulse response has unit energy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+from scipy import fft as sfft
+from scipy import signal
+
+from springstudy.acoustics import band_decay_times, decay_time
+
+
+@dataclass(frozen=True)
+class TankParams:
+    """Parameters of the synthetic tank (defaults after Välimäki et al. 2010, Table 1 ranges)."""
+
+    sample_rate: int = 16_000
+    rt60: float = 2.5                  # s, broadband T30 of the true impulse response
+    fc: float = 4300.0                 # Hz, transition frequency of the stretched allpasses
+    a1: float = 0.75                   # stretched allpass coefficient
+    stages: int = 100                  # stretched allpasses in the low-chirp cascade
+    loop_delay: float = 0.045          # s, delay line in the low-chirp loop
+    hf_damping: float = 0.5            # RT60 at fc relative to RT60 at low frequencies (1 = none)
+    high_chirp_level_db: float = -12.0
+    high_chirp_stages: int = 200
+    high_chirp_a: float = -0.6
+    high_chirp_delay: float = 0.019    # s, delay line in the high-chirp loop
+    drive: float = 1.0                 # driver nonlinearity tanh(drive x)/drive; 0 = linear
+    noise_floor_db: float | None = None  # RMS of white noise added to the output, dBFS; None = off
+    ir_seconds: float | None = None    # length of the stored true IR; None = 100 dB of decay
+    dc_block_hz: float = 30.0          # DC-blocking high-pass corner
+    seed: int = 20231                  # seeds the noise floor (notes have their own seeds)
+
+    def __post_init__(self) -> None:
+        nyquist = self.sample_rate / 2
+        checks = [
+            (self.sample_rate > 0, "sample_rate must be positive"),
+            (self.rt60 > 0, "rt60 must be positive"),
+            (0 < self.fc < nyquist, f"fc must lie in (0, {nyquist:g}) Hz at {self.sample_rate} Hz"),
+            (-1 < self.a1 < 1, "a1 must lie in (-1, 1)"),
+            (-1 < self.high_chirp_a < 1, "high_chirp_a must lie in (-1, 1)"),
+            (self.stages >= 1 and self.high_chirp_stages >= 0, "stage counts must be positive"),
+            (self.loop_delay > 0 and self.high_chirp_delay > 0, "loop delays must be positive"),
+            (0 < self.hf_damping <= 1, "hf_damping must lie in (0, 1]"),
+            (self.drive >= 0, "drive must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"TankParams: {message}")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TankParams:
+        """Build from a mapping (e.g. params.yaml's ``data.tank``); unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"TankParams: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        """All parameters as a plain dict (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+
+def _first_order_allpass(coef: float, phase_delay_rad: np.ndarray) -> np.ndarray:
+    """(coef + e^{-jθ}) / (1 + coef e^{-jθ}) evaluated at θ (the phase of the element it wraps)."""
+    w = np.exp(-1j * phase_delay_rad)
+    return (coef + w) / (1.0 + coef * w)
+
+
+def _first_order_allpass_delay(coef: float, theta: np.ndarray) -> np.ndarray:
+    """dφ/dθ of the allpass above: (1 - c²) / (1 + 2c cos θ + c²) (its group delay per unit θ)."""
+    return (1.0 - coef**2) / (1.0 + 2.0 * coef * np.cos(theta) + coef**2)
+
+
+def thiran_coefficient(delay: float) -> float:
+    """First-order Thiran allpass coefficient for a fractional delay (Välimäki 1995): (1-d)/(1+d)."""
+    return (1.0 - delay) / (1.0 + delay)
+
+
+class SpringTank:
+    """The synthetic tank: true linear impulse response, RT60, and processing of dry signals.
+
+    >>> tank = SpringTank(TankParams(sample_rate=16000, rt60=2.0))
+    >>> y = tank.process(x)             # x: (N, T) or (T,) dry signal(s) at 16 kHz  # doctest: +SKIP
+    """
+
+    def __init__(self, params: TankParams | None = None) -> None:
+        self.params = params or TankParams()
+
+    # --- linear tank ----------------------------------------------------------------------
+    @property
+    def stretch(self) -> float:
+        """Stretch factor K = fs / (2 fc) of the low-chirp allpasses (samples)."""
+        return self.params.sample_rate / (2.0 * self.params.fc)
+
+    def _grid(self, n_fft: int) -> np.ndarray:
+        return 2.0 * np.pi * np.arange(n_fft // 2 + 1) / n_fft
+
+    def _low_cascade(self, omega: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Frequency response and group delay (samples) of the stretched allpass cascade."""
+        p = self.params
+        k = self.stretch
+        # Integer part and a Thiran fractional part in [0.5, 1.5), where first-order Thiran is accurate.
+        k_int = max(int(math.floor(k - 0.5)), 0)
+        frac = k - k_int
+        eta = thiran_coefficient(frac)
+        thiran = _first_order_allpass(eta, omega)
+        theta_w = omega * k_int - np.unwrap(np.angle(thiran))       # phase lag of z^-K1 F(z)
+        tau_w = k_int + _first_order_allpass_delay(eta, omega)
+        stage = _first_order_allpass(p.a1, theta_w)
+        tau_stage = tau_w * _first_order_allpass_delay(p.a1, theta_w)
+        return stage**p.stages, p.stages * tau_stage
+
+    def _high_cascade(self, omega: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = self.params
+        stage = _first_order_allpass(p.high_chirp_a, omega)
+        return stage**p.high_chirp_stages, p.high_chirp_stages * _first_order_allpass_delay(p.high_chirp_a, omega)
+
+    def _transfer(self, n_fft: int, decay_rt60: float) -> np.ndarray:
+        """Complex frequency response on the rfft grid of size ``n_fft``, before output scaling."""
+        p = self.params
+        fs = p.sample_rate
+        omega = self._grid(n_fft)
+        z1 = np.exp(-1j * omega)
+        # Loop gain for 60 dB of decay in decay_rt60 seconds given the loop's group delay τ(ω);
+        # the decay rate grows with (f/fc)² so that RT60(fc) = hf_damping · RT60(0), at any fs.
+        f_rel = omega * fs / (2.0 * np.pi * p.fc)
+        per_sample_db = -60.0 / (decay_rt60 * fs) * (1.0 + (1.0 / p.hf_damping - 1.0) * f_rel**2)
+
+        def loop_gain(tau: np.ndarray) -> np.ndarray:
+            return 10.0 ** (per_sample_db * tau / 20.0)
+
+        d_low = int(round(p.loop_delay * fs))
+        cascade, tau_c = self._low_cascade(omega)
+        loop = loop_gain(d_low + tau_c) * z1**d_low * cascade
+        h_low = cascade / (1.0 - loop)
+        _, lp = signal.sosfreqz(signal.butter(4, p.fc, "lowpass", fs=fs, output="sos"), worN=omega)
+        total = h_low * lp
+        if p.high_chirp_stages > 0:
+            d_high = int(round(p.high_chirp_delay * fs))
+            cascade_h, tau_h = self._high_cascade(omega)
+            loop_h = loop_gain(d_high + tau_h) * z1**d_high * cascade_h
+            h_high = cascade_h / (1.0 - loop_h)
+            _, hp = signal.sosfreqz(signal.butter(2, p.fc, "highpass", fs=fs, output="sos"), worN=omega)
+            total = total + 10.0 ** (p.high_chirp_level_db / 20.0) * h_high * hp
+        _, dc = signal.sosfreqz(signal.butter(2, p.dc_block_hz, "highpass", fs=fs, output="sos"), worN=omega)
+        return total * dc
+
+    def _fft_size(self, decay_rt60: float) -> int:
+        # 120 dB of decay plus the cascade's longest group delay, so time aliasing is below -120 dB.
+        seconds = 2.0 * decay_rt60 + 0.5
+        return 1 << int(math.ceil(math.log2(seconds * self.params.sample_rate)))
+
+    def _impulse_response(self, decay_rt60: float) -> np.ndarray:
+        n_fft = self._fft_size(decay_rt60)
+        h = sfft.irfft(self._transfer(n_fft, decay_rt60), n=n_fft)
+        return h / np.sqrt(np.sum(h**2))
+
+    @cached_property
+    def _calibrated(self) -> tuple[float, np.ndarray]:
+        """(decay parameter, full IR) such that the IR's T30 equals params.rt60 (secant in log rt60)."""
+        target = self.params.rt60
+        fs = self.params.sample_rate
+        x0 = target
+        h = self._impulse_response(x0)
+        f0 = math.log(decay_time(h, fs, "t30") / target)
+        if abs(f0) < 1e-3:
+            return x0, h
+        x1 = target * math.exp(-f0)
+        for _ in range(12):
+            h = self._impulse_response(x1)
+            f1 = math.log(decay_time(h, fs, "t30") / target)
+            if abs(f1) < 1e-3:
+                return x1, h
+            step = f1 * (math.log(x1) - math.log(x0)) / (f1 - f0) if f1 != f0 else f1
+            x0, f0 = x1, f1
+            x1 = x1 * math.exp(-step)
+        raise RuntimeError(f"tank calibration did not converge to rt60={target} s (last T30 error {f1:+.3%})")
+
+    @property
+    def impulse_response(self) -> np.ndarray:
+        """The true linear impulse response (unit energy), ``ir_seconds`` long (default: 100 dB of decay)."""
+        decay, h = self._calibrated
+        seconds = self.params.ir_seconds or (decay * 100.0 / 60.0 + 0.25)
+        return h[: min(int(round(seconds * self.params.sample_rate)), h.size)].copy()
+
+    def rt60(self, method: str = "t30") -> dict[str, float]:
+        """Decay times of the true IR: broadband and per octave band (seconds; NaN above Nyquist)."""
+        return band_decay_times(self._calibrated[1], self.params.sample_rate, method)
+
+    # --- the whole (nonlinear) device ---------------------------------------------------------
+    def drive(self, x: np.ndarray) -> np.ndarray:
+        """The static driver nonlinearity tanh(drive·x)/drive (identity for drive = 0)."""
+        d = self.params.drive
+        return np.asarray(x, dtype=np.float64) if d == 0 else np.tanh(d * np.asarray(x, dtype=np.float64)) / d
+
+    def process(self, x: np.ndarray, noise_seed: int | None = None) -> np.ndarray:
+        """Wet output for dry input ``x`` (shape (T,) or (N, T)), same shape, same length.
+
+        The driver nonlinearity, then FFT convolution with the true IR truncated to the input
+        length (the output of a length-T input is observed for T samples, as in the datasets),
+        then the optional noise floor (seeded by ``noise_seed``, default ``params.seed``).
+        """
+        x = self.drive(x)
+        squeeze = x.ndim == 1
+        x2 = np.atleast_2d(x)
+        n = x2.shape[-1]
+        h = self._calibrated[1][:n]
+        n_fft = sfft.next_fast_len(n + h.size - 1, real=True)
+        y = sfft.irfft(sfft.rfft(x2, n_fft, axis=-1) * sfft.rfft(h, n_fft), n_fft, axis=-1)[..., :n]
+        if self.params.noise_floor_db is not None:
+            rng = np.random.default_rng(self.params.seed if noise_seed is None else noise_seed)
+            y = y + rng.standard_normal(y.shape) * 10.0 ** (self.params.noise_floor_db / 20.0)
+        return y[0] if squeeze else y
+
+    def describe(self) -> dict:
+        """Parameters, derived quantities and the true decay times, for ``tank.json``."""
+        decay, _ = self._calibrated
+        return {
+            "model": "parametric spring reverb after Välimäki, Parker and Abel (2010)",
+            "params": self.params.to_dict(),
+            "stretch_K": self.stretch,
+            "loop_delay_samples": int(round(self.params.loop_delay * self.params.sample_rate)),
+            "calibrated_decay_rt60_s": decay,
+            "ir_samples": int(self.impulse_response.size),
+            "rt60_t30_s": self.rt60("t30"),
+            "rt60_t20_s": self.rt60("t20"),
+        }

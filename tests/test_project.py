@@ -1,0 +1,104 @@
+"""The project's own contracts: environment files agree, notebooks are stripped, params and
+dvc.yaml are consistent, and the command line lists its subcommands."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from springstudy import __version__
+from springstudy.config import PROFILES, ConfigError, load_params, resolve, stage_params
+from springstudy.nbtools import unstripped_cells
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_agrees_with_pyproject() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {_name(r) for r in project["dependencies"]}
+    declared |= {_name(r) for extra in project["optional-dependencies"].values() for r in extra}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    listed = {_name(r) for r in pip_section if not r.startswith("-e")}
+    assert listed == declared, f"only in environment.yml: {listed - declared}; only in pyproject: {declared - listed}"
+    # torch and torchaudio pinned to the same minor version in both files.
+    for source in (project["dependencies"], pip_section):
+        pins = {_name(r): r.split("==")[1] for r in source if _name(r) in ("torch", "torchaudio")}
+        assert pins["torch"] == pins["torchaudio"]
+
+
+def test_notebooks_are_stripped_and_parameterised() -> None:
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    assert notebooks, "no notebooks found"
+    for path in notebooks:
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), path.name
+        assert unstripped_cells(path) == [], f"{path.name} carries outputs"
+        nb = nbformat.read(path, as_version=4)
+        first_code = next(c for c in nb.cells if c.cell_type == "code")
+        assert "parameters" in first_code.metadata.get("tags", []), f"{path.name}: first code cell is not tagged"
+        assert nb.metadata["kernelspec"]["name"] == "springstudy"
+
+
+def test_unstripped_cells_detects_outputs(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1", execution_count=3)])
+    nbformat.write(nb, tmp_path / "x.ipynb")
+    assert unstripped_cells(tmp_path / "x.ipynb") == [0]
+
+
+def test_params_profiles_and_dvc_params_exist() -> None:
+    params = load_params(ROOT / "params.yaml")
+    assert params["profile"] in PROFILES
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    for name, stage in dvc["stages"].items():
+        body = stage.get("do", stage)
+        for key in body.get("params", []):
+            node = params
+            for part in key.split("."):
+                assert part in node, f"stage {name}: params.yaml has no {key}"
+                node = node[part]
+
+
+def test_resolve_profile_overrides() -> None:
+    group = {"steps": 10, "lr": 0.005, "profiles": {"paper": {"steps": 1000}, "smoke": {"steps": 2}}}
+    assert resolve(group, "paper") == {"steps": 1000, "lr": 0.005}
+    assert resolve(group, "quick") == {"steps": 10, "lr": 0.005}
+    with pytest.raises(ConfigError, match="unknown profile"):
+        resolve(group, "huge")
+    with pytest.raises(ConfigError, match="no group 'nope'"):
+        stage_params("nope", {"profile": "quick"})
+
+
+def test_load_params_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="missing.yaml: file not found"):
+        load_params(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_params(bad)
+
+
+def test_cli_help_lists_subcommands() -> None:
+    result = subprocess.run([sys.executable, "-m", "springstudy.cli", "--help"], capture_output=True, text=True,
+                            check=True)
+    for sub in ("env", "data"):
+        assert sub in result.stdout
+    version = subprocess.run([sys.executable, "-m", "springstudy.cli", "--version"], capture_output=True, text=True)
+    assert version.stdout.strip() == f"springstudy {__version__}"
+
+
+def test_console_script_installed() -> None:
+    script = Path(sys.executable).with_name("springstudy")
+    assert script.exists(), "springstudy console script missing from the venv (make setup)"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "subcommands" in result.stdout
