@@ -92,7 +92,8 @@ def write_egfxset_pair(folder: str | Path, position: str, name: str, dry: np.nda
     for sub, samples in ((EGFXSET_DRY_DIR, dry), (EGFXSET_WET_DIR, wet)):
         peak = float(np.max(np.abs(samples)))
         if peak >= 1.0:
-            raise ValueError(f"{sub}/{position}/{name}: peak {peak:.3f} would clip in 24-bit PCM")
+            raise ValueError(f"{sub}/{position}/{name}: peak {peak:.3f} would clip in 24-bit PCM; "
+                             "lower the tank's output_gain_db (or the notes' level)")
         path = Path(folder) / sub / position / name
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, np.asarray(samples, dtype=np.float64), EGFXSET_RATE, subtype=EGFXSET_SUBTYPE)

@@ -28,7 +28,8 @@ Because every part is linear and time invariant, the whole transfer function is 
 dense FFT grid and its inverse FFT is the impulse response, long enough that time aliasing is
 below -120 dB. A static driver nonlinearity ``tanh(drive x) / drive`` before the tank (unit
 small-signal gain; ``drive = 0`` is linear) makes the system nonlinear and time invariant, as a
-real tank with its driver is. The output is scaled so the impulse response has unit energy.
+real tank with its driver is. The impulse response is scaled to unit energy times
+``output_gain_db`` (default -6 dB, so that loud sustained notes do not clip 24-bit PCM).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class TankParams:
     noise_floor_db: float | None = None  # RMS of white noise added to the output, dBFS; None = off
     ir_seconds: float | None = None    # length of the stored true IR; None = 100 dB of decay
     dc_block_hz: float = 30.0          # DC-blocking high-pass corner
+    output_gain_db: float = -6.0       # gain of the true IR over unit energy (headroom for PCM)
     seed: int = 20231                  # seeds the noise floor (notes have their own seeds)
 
     def __post_init__(self) -> None:
@@ -190,7 +192,7 @@ class SpringTank:
     def _impulse_response(self, decay_rt60: float) -> np.ndarray:
         n_fft = self._fft_size(decay_rt60)
         h = sfft.irfft(self._transfer(n_fft, decay_rt60), n=n_fft)
-        return h / np.sqrt(np.sum(h**2))
+        return h * (10.0 ** (self.params.output_gain_db / 20.0) / np.sqrt(np.sum(h**2)))
 
     @cached_property
     def _calibrated(self) -> tuple[float, np.ndarray]:
@@ -215,7 +217,7 @@ class SpringTank:
 
     @property
     def impulse_response(self) -> np.ndarray:
-        """The true linear impulse response (unit energy), ``ir_seconds`` long (default: 100 dB of decay)."""
+        """The true linear impulse response (energy = output gain²), ``ir_seconds`` long (default: 100 dB of decay)."""
         decay, h = self._calibrated
         seconds = self.params.ir_seconds or (decay * 100.0 / 60.0 + 0.25)
         return h[: min(int(round(seconds * self.params.sample_rate)), h.size)].copy()

@@ -1,0 +1,181 @@
+"""Losses and evaluation metrics: each defined once, cited, and imported everywhere else.
+
+Every metric takes ``pred`` and ``target`` shaped (B, C, T) (or (C, T) / (T,), promoted) and
+returns one value per item, shape (B,), averaged over channels; evaluation then averages per
+item over the whole test split (no per-batch means, no dropped last batch). Where auraloss
+defines the same quantity it is used directly (ESR, DC, STFT, MR-STFT), per item, so numbers
+match auraloss exactly. Training losses (:func:`thesis_loss`) reduce over the batch.
+
+References:
+    Wright and Välimäki, "Perceptual loss function for neural modelling of audio systems",
+    ICASSP 2020 (arXiv:1911.08922): ESR eq. (1), DC eq. (2), pre-emphasis eq. (3).
+    Arik et al., "Fast spectrogram inversion using multi-head CNNs", IEEE SPL 2019
+    (arXiv:1808.06719): spectral convergence and log-magnitude STFT losses.
+    Yamamoto et al., "Parallel WaveGAN", ICASSP 2020 (arXiv:1910.11480): multi-resolution STFT.
+    Thesis eq. 3.1: training loss α·MAE + (1 − α)·MR-STFT with α = 0.5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import auraloss
+import numpy as np
+import torch
+from torch import Tensor
+
+#: auraloss defaults for MR-STFT, as the thesis used them (FFT, hop, window lengths).
+MRSTFT_FFT_SIZES = (1024, 2048, 512)
+MRSTFT_HOP_SIZES = (120, 240, 50)
+MRSTFT_WIN_LENGTHS = (600, 1200, 240)
+#: Pre-emphasis coefficient used when none is given (Wright and Välimäki use 0.85 at 44.1 kHz;
+#: params.yaml's ``metrics.pre_emphasis`` sets the study's value).
+DEFAULT_PRE_EMPHASIS = 0.85
+
+
+def _bct(x: Tensor | np.ndarray) -> Tensor:
+    x = torch.as_tensor(x)
+    if x.ndim == 1:
+        return x[None, None]
+    if x.ndim == 2:
+        return x[None]
+    if x.ndim != 3:
+        raise ValueError(f"expected (B, C, T), (C, T) or (T,), got shape {tuple(x.shape)}")
+    return x
+
+
+def _pair(pred: Tensor | np.ndarray, target: Tensor | np.ndarray) -> tuple[Tensor, Tensor]:
+    p, t = _bct(pred), _bct(target)
+    if p.shape != t.shape:
+        raise ValueError(f"prediction {tuple(p.shape)} and target {tuple(t.shape)} differ in shape")
+    if not (torch.isfinite(p).all() and torch.isfinite(t).all()):
+        raise ValueError("prediction or target contains NaN or Inf")
+    dtype = torch.promote_types(p.dtype, torch.float32)
+    return p.to(dtype), t.to(dtype)
+
+
+def mae(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean absolute error per item: mean |ŷ − y| over channels and time. Shape (B,)."""
+    p, t = _pair(pred, target)
+    return (p - t).abs().mean(dim=(-2, -1))
+
+
+def mse(pred: Tensor, target: Tensor) -> Tensor:
+    """Mean squared error per item: mean (ŷ − y)² over channels and time. Shape (B,)."""
+    p, t = _pair(pred, target)
+    return ((p - t) ** 2).mean(dim=(-2, -1))
+
+
+def esr(pred: Tensor, target: Tensor) -> Tensor:
+    """Error-to-signal ratio per item, Σ(y − ŷ)² / (Σy² + ε) (Wright and Välimäki 2020, eq. 1).
+
+    auraloss.time.ESRLoss (ε = 1e-8). Silence predicted for any target gives 1; the thesis's
+    Naive baseline (dry as prediction) scored 1.396, i.e. worse than silence. Shape (B,).
+    """
+    p, t = _pair(pred, target)
+    return auraloss.time.ESRLoss(reduction="none")(p, t).mean(dim=-1)
+
+
+def dc(pred: Tensor, target: Tensor) -> Tensor:
+    """DC error per item, |mean(y − ŷ)|² / (mean(y²) + ε) (Wright and Välimäki 2020, eq. 2).
+
+    auraloss.time.DCLoss (ε = 1e-8). Shape (B,).
+    """
+    p, t = _pair(pred, target)
+    return auraloss.time.DCLoss(reduction="none")(p, t).mean(dim=-1)
+
+
+def pre_emphasis(x: Tensor, coef: float = DEFAULT_PRE_EMPHASIS) -> Tensor:
+    """First-order high-pass pre-emphasis H(z) = 1 − coef·z⁻¹ (Wright and Välimäki 2020, eq. 3).
+
+    Causal, zero initial state: y[0] = x[0], y[n] = x[n] − coef·x[n−1]. Shape preserved.
+    """
+    x = torch.as_tensor(x)
+    previous = torch.nn.functional.pad(x[..., :-1], (1, 0))
+    return x - coef * previous
+
+
+def esr_pre_emphasis(pred: Tensor, target: Tensor, coef: float = DEFAULT_PRE_EMPHASIS) -> Tensor:
+    """ESR after applying the same pre-emphasis filter to prediction and target. Shape (B,)."""
+    p, t = _pair(pred, target)
+    return esr(pre_emphasis(p, coef), pre_emphasis(t, coef))
+
+
+def _per_item(loss: torch.nn.Module, pred: Tensor, target: Tensor) -> Tensor:
+    # auraloss's spectral convergence is a Frobenius norm over the whole batch: evaluate per item.
+    return torch.stack([loss(pred[i:i + 1], target[i:i + 1]) for i in range(pred.shape[0])])
+
+
+def stft_loss(pred: Tensor, target: Tensor) -> Tensor:
+    """Single-resolution STFT loss per item: spectral convergence + L1 log magnitude (Arik et al.
+    2019), auraloss.freq.STFTLoss defaults (FFT 1024, hop 256, Hann window 1024). Shape (B,)."""
+    p, t = _pair(pred, target)
+    return _per_item(auraloss.freq.STFTLoss(), p, t)
+
+
+def mr_stft(pred: Tensor, target: Tensor) -> Tensor:
+    """Multi-resolution STFT loss per item (Yamamoto et al. 2020), auraloss defaults: FFT
+    1024/2048/512, hops 120/240/50, windows 600/1200/240, mean of the three. Shape (B,)."""
+    p, t = _pair(pred, target)
+    return _per_item(_mr_stft_module(), p, t)
+
+
+def _mr_stft_module() -> auraloss.freq.MultiResolutionSTFTLoss:
+    return auraloss.freq.MultiResolutionSTFTLoss(fft_sizes=list(MRSTFT_FFT_SIZES), hop_sizes=list(MRSTFT_HOP_SIZES),
+                                                 win_lengths=list(MRSTFT_WIN_LENGTHS))
+
+
+class ThesisLoss(torch.nn.Module):
+    """Training loss α·MAE + (1 − α)·MR-STFT (thesis eq. 3.1; α = 0.5 there), batch-reduced.
+
+    MAE is torch's L1 over the batch; MR-STFT is auraloss's module over the batch.
+    """
+
+    def __init__(self, alpha: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+        self.alpha = alpha
+        self.mr_stft = _mr_stft_module()
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        l1 = torch.nn.functional.l1_loss(pred, target)
+        if self.alpha == 1.0:
+            return l1
+        return self.alpha * l1 + (1.0 - self.alpha) * self.mr_stft(pred, target)
+
+
+def thesis_loss(pred: Tensor, target: Tensor, alpha: float = 0.5) -> Tensor:
+    """Functional form of :class:`ThesisLoss` (a scalar)."""
+    return ThesisLoss(alpha)(*_pair(pred, target))
+
+
+#: The metrics reported in every table, in column order, with their per-item functions.
+METRICS: dict[str, Callable[..., Tensor]] = {
+    "mae": mae,
+    "mse": mse,
+    "esr": esr,
+    "dc": dc,
+    "esr_pre": esr_pre_emphasis,
+    "stft": stft_loss,
+    "mr_stft": mr_stft,
+}
+
+
+@torch.no_grad()
+def compute_all(pred: Tensor, target: Tensor, pre_emphasis_coef: float = DEFAULT_PRE_EMPHASIS,
+                reduction: str = "mean") -> dict[str, float] | dict[str, np.ndarray]:
+    """Every metric in :data:`METRICS` for ``pred`` against ``target``.
+
+    ``reduction="mean"`` gives floats averaged over items; ``"none"`` gives per-item arrays.
+    """
+    p, t = _pair(pred, target)
+    values = {}
+    for name, fn in METRICS.items():
+        v = fn(p, t, pre_emphasis_coef) if name == "esr_pre" else fn(p, t)
+        values[name] = v.double().cpu().numpy()
+    if reduction == "none":
+        return values
+    if reduction != "mean":
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    return {name: float(v.mean()) for name, v in values.items()}
