@@ -37,7 +37,7 @@ def add_env(sub: argparse._SubParsersAction) -> None:
 
 def add_data(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="build the synthetic tank dataset, or download the real ones")
-    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="{synth}")
+    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="{synth,download}")
 
     s = data_sub.add_parser("synth", help="render the synthetic spring tank dataset in a real dataset's format")
     s.add_argument("--format", required=True, choices=("springset", "egfxset"))
@@ -57,6 +57,10 @@ def add_data(sub: argparse._SubParsersAction) -> None:
         synthesize_from_cli(args)
 
     s.set_defaults(func=run)
+
+    from springstudy.data.download import register_download
+
+    register_download(data_sub)
 
 
 #: Subcommands in the order ``--help`` lists them. Later issues add train, evaluate, bench, ir,

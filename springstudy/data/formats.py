@@ -15,9 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
-import soundfile as sf
 
 # --- SpringSet -------------------------------------------------------------------------------
 SPRINGSET_RATE = 16_000
@@ -73,6 +71,8 @@ def write_springset(folder: str | Path, subsets: dict[str, tuple[np.ndarray, np.
     ``subsets`` maps ``"train"`` and ``"val_test"`` to ``(dry, wet)`` arrays shaped (N, 32000);
     each is stored as float64 (N, 32000, 1) under the real archive's keys.
     """
+    import h5py  # imported here: the layout constants above must stay cheap to import
+
     folder = Path(folder)
     for subset in SPRINGSET_SUBSETS:
         dry, wet = subsets[subset.name]
@@ -87,6 +87,8 @@ def write_springset(folder: str | Path, subsets: dict[str, tuple[np.ndarray, np.
 def write_egfxset_pair(folder: str | Path, position: str, name: str, dry: np.ndarray, wet: np.ndarray) -> None:
     """Write one EGFxSet pair: ``Clean/<position>/<name>`` and ``Spring Reverb/<position>/<name>``,
     48 kHz mono 24-bit PCM. Samples must lie in [-1, 1): PCM would clip them silently."""
+    import soundfile as sf
+
     if position not in EGFXSET_POSITIONS:
         raise ValueError(f"unknown EGFxSet position {position!r}; expected one of {EGFXSET_POSITIONS}")
     for sub, samples in ((EGFXSET_DRY_DIR, dry), (EGFXSET_WET_DIR, wet)):
