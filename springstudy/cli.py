@@ -63,9 +63,53 @@ def add_data(sub: argparse._SubParsersAction) -> None:
     register_download(data_sub)
 
 
+def add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a named model (Adam, ReduceLROnPlateau, early stopping, resumable)")
+    p.add_argument("--model", required=True, help="named configuration, e.g. GCN-250 (see springstudy.models.list_models)")
+    p.add_argument("--data", required=True, help="dataset folder (SpringSet h5 files or EGFxSet wav folders)")
+    p.add_argument("--out", required=True, help="run folder: best.pt, last.pt, summary.json, tensorboard/")
+    p.add_argument("--split", default=None, help="split file (JSON); default: a seeded 50/25/25 split")
+    p.add_argument("--params", default=None, help="take the remaining settings from this params.yaml (group train)")
+    p.add_argument("--profile", default=None, help="profile of --params (default: its `profile`)")
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--max-epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--crop-seconds", type=float, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--no-tensorboard", action="store_true")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+
+    def run(args: argparse.Namespace) -> None:
+        from springstudy.config import ConfigError, load_params
+        from springstudy.train import TrainConfig, TrainingError, config_from_params, train
+
+        overrides = {"max_steps": args.max_steps, "max_epochs": args.max_epochs, "batch_size": args.batch_size,
+                     "crop_seconds": args.crop_seconds, "lr": args.lr, "seed": args.seed, "threads": args.threads,
+                     "split_file": args.split, "tensorboard": False if args.no_tensorboard else None}
+        try:
+            if args.params:
+                params = load_params(args.params)
+                config = config_from_params(args.model, args.out, args.data, params,
+                                            args.profile or params.get("profile", "quick"), **overrides)
+            else:
+                config = TrainConfig.from_dict({"model": args.model, "out": args.out, "data": args.data,
+                                                **{k: v for k, v in overrides.items() if v is not None}})
+            result = train(config, resume=args.resume)
+        except (ConfigError, TrainingError, KeyError) as err:
+            raise UserError(str(err)) from err
+        if result.summary:
+            s = result.summary
+            print(f"{s['model']}: {s['steps']} steps ({s['stopped']}), best validation loss {s['best_val_loss']:.4f} "
+                  f"at step {s['best_step']}; {s['train_samples_per_second']:.0f} samples/s; wrote {args.out}")
+
+    p.set_defaults(func=run)
+
+
 #: Subcommands in the order ``--help`` lists them. Later issues add train, evaluate, bench, ir,
 #: features and export here.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_env, add_data]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_env, add_data, add_train]
 
 
 def build_parser() -> argparse.ArgumentParser:

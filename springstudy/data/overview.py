@@ -16,7 +16,6 @@ items) and :func:`plot_spectrogram_pairs` (Figs 9 and 11: dry on top, wet below)
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ import pandas as pd
 from springstudy.data.datasets import SpringPairs
 from springstudy.data.formats import SPRINGSET_FADE_SECONDS
 from springstudy.io import write_bytes_atomic
+from springstudy.plots import save_figure  # noqa: F401 - re-exported for the overview notebook
 
 #: Frame length of the SNR noise estimate (s); long enough for a stable power, short enough
 #: to find the quiet stretches of a 2-5 s note.
@@ -238,10 +238,3 @@ def plot_spectrogram_pairs(pairs: SpringPairs, indices: Sequence[int], title: st
         fig.suptitle(title)
     return fig
 
-
-def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
-    """Save ``fig`` as PNG atomically (rendered in memory, then renamed into place)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    write_bytes_atomic(path, buffer.getvalue())
-    return Path(path)

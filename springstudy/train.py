@@ -1,0 +1,519 @@
+"""Training: Adam, ReduceLROnPlateau, early stopping, checkpoints that resume exactly.
+
+Thesis Table 7: Adam, learning rate 0.005, ReduceLROnPlateau, early stopping with patience 25,
+batch 16 at 16 kHz and 8 at 48 kHz, 50/25/25 split; loss α·MAE + (1 − α)·MR-STFT (eq. 3.1).
+
+Reproducibility is by construction, not by saved generator state alone: epoch ``e`` visits the
+training items in the order ``default_rng([seed, e]).permutation(n)``, and item ``i``'s crop in
+epoch ``e`` comes from ``default_rng([seed, e, i])`` (as :class:`TransformedPairs` does). So the
+batch at any step is a function of (seed, step), and a run resumed from ``last.pt`` replays
+exactly what an uninterrupted run would have done. The model's initialisation is seeded by
+``springstudy.models.build``; torch runs deterministic algorithms on the CPU.
+
+Checkpoints (``best.pt`` on validation improvement, ``last.pt`` at every validation) are dicts
+of tensors and plain Python values, written to a temporary file and renamed, and load with
+``torch.load(weights_only=True)``. A non-finite loss stops the run with :class:`TrainingError`
+before anything is written, so ``last.pt`` stays the last good state.
+
+Launched with ``torchrun --nproc_per_node N``, training runs as DistributedDataParallel
+(NCCL on GPUs, gloo on the CPU): every rank draws the same global batch and trains on its
+shard ``batch[rank::N]``; rank 0 alone writes checkpoints, logs and the summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from springstudy import __version__
+from springstudy.environment import REPORTED_PACKAGES, package_version
+from springstudy.io import write_json_atomic
+from springstudy.metrics import MRSTFT_FFT_SIZES, ThesisLoss, compute_all
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss, unusable data, a checkpoint that does not fit)."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; saved into every checkpoint and the run summary."""
+
+    model: str
+    out: str
+    data: str | None = None                 # dataset folder (open_dataset); or pass tensors to train()
+    split_file: str | None = None           # JSON split file; None: a seeded 50/25/25 split
+    split_method: str = "random"            # random | original (SpringSet's own files)
+    max_steps: int | None = None
+    max_epochs: int | None = 1000
+    batch_size: int = 16
+    crop_seconds: float | None = 1.0        # training crop; None = whole items
+    val_seconds: float | None = None        # validate on the first N seconds; None = whole items
+    val_items: int | None = None            # validate on the first N validation items; None = all
+    val_every: int | None = None            # steps between validations; None = once per epoch
+    validate: bool = True                   # False: no validation (the thesis's TCN-baseline);
+                                            # last.pt every val_every steps, best.pt = final state
+    lr: float = 0.005
+    lr_factor: float = 0.5                  # ReduceLROnPlateau
+    lr_patience: int = 10                   # validations without improvement before the LR drops
+    patience: int = 25                      # early stopping, in validations
+    grad_clip: float | None = 1.0
+    alpha: float = 0.5                      # thesis eq. 3.1
+    pre_emphasis: float = 0.85              # for the esr_pre metric in the summary
+    seed: int = 20231
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    device: str = "auto"                    # auto | cpu | cuda
+    threads: int | None = None              # torch CPU threads; None = torch's default
+    tensorboard: bool = True
+    audio_examples: int = 1                 # validation items logged as audio + spectrogram
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        """Build from a mapping; an unknown key is an error that names it."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise TrainingError(f"unknown training parameter(s): {', '.join(unknown)}")
+        return cls(**values)
+
+
+@dataclass
+class SplitTensors:
+    """One split preloaded as float32 tensors (N, 1, T), with item ids."""
+
+    dry: torch.Tensor
+    wet: torch.Tensor
+    ids: list[str]
+
+
+@dataclass
+class RunResult:
+    """What :func:`train` returns (also written to ``summary.json``)."""
+
+    summary: dict[str, Any]
+    model: torch.nn.Module
+    history: list[dict[str, float]]
+
+
+# --- data -----------------------------------------------------------------------------------
+
+def load_splits(config: TrainConfig) -> tuple[dict[str, SplitTensors], int, dict[str, Any]]:
+    """Open ``config.data``, split it (split file or seeded 50/25/25), and preload train and
+    validation with DC removal and pair normalisation (one gain for dry and wet)."""
+    from springstudy.data import DatasetError, open_dataset
+    from springstudy.data.splits import make_splits, read_split_file, split_indices
+    from springstudy.data.transforms import NormalisePair, RemoveDC
+
+    if config.data is None:
+        raise TrainingError("no data: give TrainConfig.data (a dataset folder) or pass splits to train()")
+    try:
+        pairs = open_dataset(config.data)
+        if config.split_file:
+            record = read_split_file(config.split_file, pairs)
+        else:
+            record = make_splits(pairs, config.seed, config.split_method)
+        indices = split_indices(pairs, record)
+        out = {}
+        for name in ("train", "validation"):
+            if not indices[name]:
+                raise TrainingError(f"{config.data}: the {name} split is empty")
+            dry, wet = [], []
+            for i in indices[name]:
+                d, w = pairs[i]
+                d, w = RemoveDC()(d, w)
+                d, w = NormalisePair()(d, w)
+                dry.append(d)
+                wet.append(w)
+            lengths = {x.shape[-1] for x in dry}
+            if len(lengths) > 1:
+                raise TrainingError(f"{config.data}: items of different lengths {sorted(lengths)}; crop or pad first")
+            out[name] = SplitTensors(torch.stack(dry).float(), torch.stack(wet).float(),
+                                     [pairs.ids[i] for i in indices[name]])
+    except DatasetError as err:
+        raise TrainingError(str(err)) from err
+    return out, int(pairs.sample_rate), record
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The order training items are visited in during ``epoch`` (a function of seed and epoch)."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def crop_batch(split: SplitTensors, items: np.ndarray, length: int | None, seed: int,
+               epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dry and wet crops of ``items``, each at an offset drawn from ``default_rng([seed, epoch, item])``."""
+    n = split.dry.shape[-1]
+    if length is None or length >= n:
+        return split.dry[items], split.wet[items]
+    starts = [int(np.random.default_rng([seed, epoch, int(i)]).integers(0, n - length + 1)) for i in items]
+    dry = torch.stack([split.dry[i, :, s:s + length] for i, s in zip(items, starts)])
+    wet = torch.stack([split.wet[i, :, s:s + length] for i, s in zip(items, starts)])
+    return dry, wet
+
+
+# --- checkpoints ----------------------------------------------------------------------------
+
+def git_commit(root: Path | None = None) -> str | None:
+    """The current git commit of the project (None outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root or Path(__file__).parent, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
+
+
+def save_atomic(obj: dict[str, Any], path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a training checkpoint with ``weights_only=True``; a clear error if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise TrainingError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types for a corrupt file
+        raise TrainingError(f"{path}: not a readable checkpoint ({err})") from err
+    for key in ("model_name", "model_state", "optimizer_state", "step"):
+        if key not in ckpt:
+            raise TrainingError(f"{path}: not a springstudy training checkpoint (no {key!r})")
+    return ckpt
+
+
+# --- distributed ----------------------------------------------------------------------------
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment; (0, 1) when not launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world
+
+
+def _device(config: TrainConfig, rank: int) -> torch.device:
+    if config.device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
+        return torch.device("cpu")
+    return torch.device(config.device)
+
+
+# --- the loop -------------------------------------------------------------------------------
+
+def _validate(model: torch.nn.Module, split: SplitTensors, loss_fn: ThesisLoss, config: TrainConfig,
+              sample_rate: int, device: torch.device) -> float:
+    """Mean per-item training loss over the validation items (whole items or their first seconds)."""
+    n_items = len(split.ids) if config.val_items is None else min(config.val_items, len(split.ids))
+    length = None if config.val_seconds is None else int(round(config.val_seconds * sample_rate))
+    losses = []
+    model.eval()
+    with torch.no_grad():
+        for i in range(n_items):
+            dry, wet = split.dry[i:i + 1, :, :length].to(device), split.wet[i:i + 1, :, :length].to(device)
+            losses.append(float(loss_fn(model(dry), wet)))
+    model.train()
+    return float(np.mean(losses))
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTensors] | None = None,
+          sample_rate: int | None = None, progress: bool = True,
+          on_step: Callable[[int, float], None] | None = None) -> RunResult:
+    """Train ``config.model`` and write ``best.pt``, ``last.pt`` and ``summary.json`` into ``config.out``.
+
+    ``splits`` (``{"train": SplitTensors, "validation": SplitTensors}``) and ``sample_rate``
+    bypass ``config.data``; ``resume`` continues from ``last.pt``; ``on_step(step, loss)`` is
+    called after every optimiser step (tests use it to interrupt a run).
+    """
+    from springstudy.models import build
+
+    rank, world = _distributed()
+    is_main = rank == 0
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _seed_everything(config.seed)
+    device = _device(config, rank)
+
+    split_record = None
+    if splits is None:
+        splits, sample_rate, split_record = load_splits(config)
+        if is_main:
+            write_json_atomic(out / "split.json", split_record)
+    elif sample_rate is None:
+        raise TrainingError("train(): give sample_rate with splits")
+    train_set, val_set = splits["train"], splits["validation"]
+    n_train = len(train_set.ids)
+    crop = None if config.crop_seconds is None else int(round(config.crop_seconds * sample_rate))
+    shortest = min(crop or train_set.dry.shape[-1], train_set.dry.shape[-1], val_set.dry.shape[-1])
+    if config.alpha < 1.0 and shortest <= max(MRSTFT_FFT_SIZES) // 2:
+        raise TrainingError(f"crops or items of {shortest} samples are too short for the MR-STFT loss "
+                            f"(largest FFT {max(MRSTFT_FFT_SIZES)}): use crop_seconds > "
+                            f"{max(MRSTFT_FFT_SIZES) / 2 / sample_rate:.3f} s")
+
+    model = build(config.model, seed=config.seed, **config.model_overrides).to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    net: torch.nn.Module = model
+    if world > 1:
+        # find_unused_parameters: GCN's last 1x1 mix feeds nothing (as in the reference code).
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=config.lr_factor, patience=config.lr_patience)
+    loss_fn = ThesisLoss(config.alpha)
+
+    steps_per_epoch = math.ceil(n_train / config.batch_size)
+    limits = [s for s in (config.max_steps, None if config.max_epochs is None else config.max_epochs * steps_per_epoch)
+              if s is not None]
+    if not limits:
+        raise TrainingError("give max_steps or max_epochs")
+    total_steps = min(limits)
+    val_every = config.val_every or steps_per_epoch
+    state: dict[str, Any] = {"step": 0, "best_val": math.inf, "best_step": 0, "bad_validations": 0,
+                             "history": [], "train_seconds": 0.0, "train_samples": 0, "stopped": None}
+
+    if resume:
+        ckpt = load_training_checkpoint(out / "last.pt")
+        if ckpt["model_name"] != config.model:
+            raise TrainingError(f"{out / 'last.pt'}: checkpoint of {ckpt['model_name']}, not {config.model}")
+        model.load_state_dict(ckpt["model_state"])
+        optimizer.load_state_dict(ckpt["optimizer_state"])
+        scheduler.load_state_dict(ckpt["scheduler_state"])
+        state.update(ckpt["train_state"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+
+    def checkpoint(name: str) -> None:
+        if not is_main:
+            return
+        save_atomic({
+            "model_name": config.model,
+            "model_overrides": dict(config.model_overrides),
+            "model_state": model.state_dict(),
+            "optimizer_state": optimizer.state_dict(),
+            "scheduler_state": scheduler.state_dict(),
+            "step": state["step"],
+            "epoch": state["step"] // steps_per_epoch,
+            "train_state": {k: v for k, v in state.items()},
+            "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+                    "seed": config.seed},
+            "config": dataclasses.asdict(config),
+            "sample_rate": int(sample_rate),
+            "git_commit": git_commit(),
+            "versions": {name: package_version(name) for name in REPORTED_PACKAGES},
+        }, out / name)
+
+    writer = None
+    if is_main and config.tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "tensorboard"), purge_step=state["step"] or None)
+    if state["step"] == 0:
+        checkpoint("last.pt")      # a loadable last.pt exists from the start
+
+    bar = tqdm(total=total_steps, initial=state["step"], desc=config.model, unit="step",
+               disable=not (progress and is_main))
+    net.train()
+    try:
+        while state["step"] < total_steps and state["stopped"] is None:
+            step = state["step"]
+            epoch, position = divmod(step, steps_per_epoch)
+            order = epoch_order(config.seed, epoch, n_train)
+            items = order[position * config.batch_size:(position + 1) * config.batch_size]
+            dry, wet = crop_batch(train_set, items, crop, config.seed, epoch)
+            dry, wet = dry[rank::world].to(device), wet[rank::world].to(device)
+            started = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(net(dry), wet)
+            if not torch.isfinite(loss):
+                bad = [train_set.ids[i] for i in items]
+                raise TrainingError(
+                    f"non-finite training loss ({float(loss)}) at step {step + 1} (epoch {epoch}), batch items "
+                    f"{', '.join(bad[:4])}{'…' if len(bad) > 4 else ''}; stopped, {out / 'last.pt'} keeps "
+                    f"step {_saved_step(out)}")
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            state["train_seconds"] += time.perf_counter() - started
+            state["train_samples"] += int(dry.shape[0] * dry.shape[-1])
+            state["step"] = step + 1
+            loss_value = loss.item()
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{loss_value:.4f}")
+            if writer:
+                writer.add_scalar("loss/train", loss_value, state["step"])
+            if on_step:
+                on_step(state["step"], loss_value)
+
+            if not config.validate and (state["step"] % val_every == 0 or state["step"] == total_steps):
+                state["history"].append({"step": state["step"], "epoch": epoch, "train_loss": loss_value,
+                                         "val_loss": math.nan, "lr": optimizer.param_groups[0]["lr"]})
+                checkpoint("last.pt")
+            elif state["step"] % val_every == 0 or state["step"] == total_steps:
+                val = _validate(model, val_set, loss_fn, config, sample_rate, device)
+                if not math.isfinite(val):
+                    raise TrainingError(f"non-finite validation loss at step {state['step']}; "
+                                        f"{out / 'last.pt'} keeps step {_saved_step(out)}")
+                scheduler.step(val)
+                lr = optimizer.param_groups[0]["lr"]
+                state["history"].append({"step": state["step"], "epoch": epoch, "train_loss": loss_value,
+                                         "val_loss": val, "lr": lr})
+                if val < state["best_val"]:
+                    state.update(best_val=val, best_step=state["step"], bad_validations=0)
+                    checkpoint("best.pt")
+                else:
+                    state["bad_validations"] += 1
+                    if state["bad_validations"] >= config.patience:
+                        state["stopped"] = "early_stopping"
+                if writer:
+                    writer.add_scalar("loss/validation", val, state["step"])
+                    writer.add_scalar("lr", lr, state["step"])
+                    _log_examples(writer, model, val_set, config, sample_rate, device, state["step"])
+                checkpoint("last.pt")
+    finally:
+        bar.close()
+        if writer:
+            writer.close()
+    if state["stopped"] is None:
+        state["stopped"] = "max_steps" if config.max_steps is not None and state["step"] >= config.max_steps \
+            else "max_epochs"
+        checkpoint("last.pt")
+        if not config.validate:
+            state["best_step"] = state["step"]
+            checkpoint("best.pt")
+
+    summary = _summary(config, model, val_set, state, n_params, sample_rate, device, out) if is_main else {}
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+    return RunResult(summary=summary, model=model, history=state["history"])
+
+
+def _saved_step(out: Path) -> int | str:
+    try:
+        return int(torch.load(out / "last.pt", map_location="cpu", weights_only=True)["step"])
+    except Exception:  # noqa: BLE001 - only used inside an error message
+        return "none"
+
+
+def _summary(config: TrainConfig, model: torch.nn.Module, val_set: SplitTensors, state: dict[str, Any],
+             n_params: int, sample_rate: int, device: torch.device, out: Path) -> dict[str, Any]:
+    """Best checkpoint's validation metrics, history and throughput, written to summary.json."""
+    best_path = out / "best.pt"
+    if best_path.exists():
+        model.load_state_dict(load_training_checkpoint(best_path)["model_state"])
+    model.eval()
+    length = None if config.val_seconds is None else int(round(config.val_seconds * sample_rate))
+    n_items = len(val_set.ids) if config.val_items is None else min(config.val_items, len(val_set.ids))
+    per_item: dict[str, list[float]] = {}
+    with torch.no_grad():
+        for i in range(n_items):
+            dry, wet = val_set.dry[i:i + 1, :, :length], val_set.wet[i:i + 1, :, :length]
+            pred = model(dry.to(device)).cpu()
+            for name, value in compute_all(pred, wet, config.pre_emphasis).items():
+                per_item.setdefault(name, []).append(value)
+    summary = {
+        "model": config.model,
+        "params": n_params,
+        "receptive_field": _finite_or_none(getattr(model, "receptive_field", None)),
+        "sample_rate": sample_rate,
+        "steps": state["step"],
+        "epochs": state["history"][-1]["epoch"] + 1 if state["history"] else 0,
+        "best_step": state["best_step"],
+        "best_val_loss": state["best_val"],
+        "stopped": state["stopped"],
+        "val_metrics": {k: float(np.mean(v)) for k, v in per_item.items()},
+        "train_seconds": round(state["train_seconds"], 3),
+        "train_samples_per_second": round(state["train_samples"] / max(state["train_seconds"], 1e-9), 1),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "history": state["history"],
+        "config": dataclasses.asdict(config),
+        "git_commit": git_commit(),
+        "springstudy_version": __version__,
+    }
+    write_json_atomic(out / "summary.json", summary)
+    return summary
+
+
+def _finite_or_none(value: Any) -> Any:
+    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
+
+
+def _log_examples(writer: Any, model: torch.nn.Module, val_set: SplitTensors, config: TrainConfig,
+                  sample_rate: int, device: torch.device, step: int) -> None:
+    """Audio (input, output, target) and spectrogram images of the first validation items."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    length = None if config.val_seconds is None else int(round(config.val_seconds * sample_rate))
+    model.eval()
+    with torch.no_grad():
+        for i in range(min(config.audio_examples, len(val_set.ids))):
+            dry, wet = val_set.dry[i:i + 1, :, :length], val_set.wet[i:i + 1, :, :length]
+            pred = model(dry.to(device)).cpu()
+            signals = {"input": dry, "output": pred, "target": wet}
+            fig, axes = plt.subplots(1, 3, figsize=(12, 3), sharey=True)
+            for ax, (name, x) in zip(axes, signals.items()):
+                samples = x[0, 0].numpy()
+                writer.add_audio(f"example{i}/{name}", np.clip(samples, -1, 1), step, sample_rate=sample_rate)
+                ax.specgram(samples, NFFT=1024, noverlap=768, Fs=sample_rate, cmap="magma", vmin=-120)
+                ax.set_title(f"{name} ({val_set.ids[i]})", fontsize=8)
+            fig.tight_layout()
+            writer.add_figure(f"example{i}/spectrograms", fig, step)
+            plt.close(fig)
+    model.train()
+
+
+def config_from_params(model: str, out: str, data: str | None, params: dict[str, Any], profile: str,
+                       format: str | None = None, **overrides: Any) -> TrainConfig:
+    """A :class:`TrainConfig` from params.yaml's ``train`` group for ``profile`` (and the dataset
+    ``format``'s entry under ``formats``, e.g. the thesis's batch 16 at 16 kHz and 8 at 48 kHz),
+    with ``overrides`` (None values ignored) applied last."""
+    from springstudy.config import resolve
+
+    group = resolve(params.get("train", {}), profile)
+    per_format = group.pop("formats", {}) or {}
+    group.pop("runs", None)
+    if format is not None:
+        group.update(per_format.get(format, {}) or {})
+    group.setdefault("seed", params.get("seed", TrainConfig.seed))
+    group.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.from_dict({"model": model, "out": out, "data": data, **group})
+
+
+def summary_json(path: str | Path) -> dict[str, Any]:
+    """Read a run's summary.json."""
+    return json.loads(Path(path).read_text())
