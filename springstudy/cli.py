@@ -109,7 +109,13 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 
 #: Subcommands in the order ``--help`` lists them. Later issues add train, evaluate, bench, ir,
 #: features and export here.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_env, add_data, add_train]
+def add_ir(sub: argparse._SubParsersAction) -> None:
+    from springstudy.acoustics.command import register_ir
+
+    register_ir(sub)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_env, add_data, add_train, add_ir]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,190 @@
+"""``springstudy ir``: a model's impulse response by sine sweep, its RT60 and Figs 16-19.
+
+    springstudy ir --model GCN-250 --checkpoint runs/gcn.pt --out reports/ir/GCN-250 --device-ir tank
+
+writes ``ir.npy`` and ``ir.wav`` (float, the measured IR), ``rt60.csv`` (the RT60 table),
+``rt60.json`` (estimates with their fit ranges, noise floor, sweep, stability) and
+``fig16_ir.png`` ... ``fig19_energy_decay.png``. Heavy imports happen in the handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+#: Resolution of the saved figures (dots per inch).
+FIGURE_DPI = 120
+
+#: File names of the figures, after the thesis's numbering.
+FIGURE_FILES = {"fig16": "fig16_ir.png", "fig17": "fig17_waterfall.png", "fig18": "fig18_rt60.png",
+                "fig19": "fig19_energy_decay.png"}
+
+
+def register_ir(sub: argparse._SubParsersAction) -> None:
+    """Add the ``ir`` subcommand to ``springstudy``'s subparsers."""
+    from springstudy.acoustics.sweep import SweepSpec
+
+    defaults = SweepSpec()
+    p = sub.add_parser("ir", help="measure a model's impulse response by sine sweep; RT60 and Figs 16-19",
+                       description="Measure a model's impulse response by one continuous exponential sine "
+                                   "sweep (Farina 2000); write the IR (npy, wav), its T20/T30/T60 broadband "
+                                   "and per octave band (rt60.csv, rt60.json) and Figs 16-19.")
+    p.add_argument("--model", required=True, help="named model configuration (see springstudy.models.list_models)")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint to load (default: the untrained model, initialised with --seed)")
+    p.add_argument("--out", required=True, help="folder for the IR, the RT60 table and json, and the figures")
+    p.add_argument("--sample-rate", type=int, default=16_000, help="sample rate the model runs at (Hz)")
+    p.add_argument("--seed", type=int, default=0, help="initialisation seed of an untrained model")
+    p.add_argument("--device-ir", default=None,
+                   help="the device's IR to compare against: a .npy or .wav file, or 'tank' for the "
+                        "synthetic tank of params.yaml (data.tank) at --sample-rate")
+    p.add_argument("--f-start", type=float, default=defaults.f_start, help="sweep start frequency (Hz)")
+    p.add_argument("--f-end", type=float, default=defaults.f_end, help="sweep end frequency (Hz; default Nyquist)")
+    p.add_argument("--sweep-seconds", type=float, default=defaults.duration, help="sweep duration (s)")
+    p.add_argument("--tail-seconds", type=float, default=defaults.tail,
+                   help="silence after the sweep, and the length of the IR (s)")
+    p.add_argument("--level-dbfs", type=float, default=defaults.level_dbfs, help="sweep peak level (dBFS)")
+    p.add_argument("--block-size", type=int, default=None,
+                   help="run the model in exact streaming blocks of this many samples (default: whole signal)")
+    p.add_argument("--stability-seconds", type=float, default=10.0,
+                   help="silence after the impulse in the stability check (s)")
+    p.set_defaults(func=run_ir)
+
+
+def run_ir(args: argparse.Namespace) -> None:
+    """Handler of ``springstudy ir`` (see the module docstring)."""
+    import numpy as np
+
+    from springstudy.acoustics import plots
+    from springstudy.acoustics.report import DEVICE, analyse_ir, rt60_table, write_rt60_table
+    from springstudy.acoustics.stability import check_stability
+    from springstudy.acoustics.sweep import SweepSpec, measure_ir, model_processor
+    from springstudy.cli import UserError
+    from springstudy.io import write_bytes_atomic, write_json_atomic
+
+    model = _load_model(args.model, args.checkpoint, args.seed)
+    fs = args.sample_rate
+    spec = SweepSpec(f_start=args.f_start, f_end=args.f_end, duration=args.sweep_seconds,
+                     tail=args.tail_seconds, level_dbfs=args.level_dbfs)
+    try:
+        spec.check(fs)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    if args.block_size is not None and args.block_size < 1:
+        raise UserError("--block-size must be >= 1")
+    device_ir = _device_ir(args.device_ir, fs) if args.device_ir else None
+
+    process = model_processor(model, block_size=args.block_size)
+    measurement = measure_ir(process, fs, spec)
+    systems = [analyse_ir(model.config_name, measurement.ir, fs)]
+    if device_ir is not None:
+        systems.insert(0, analyse_ir(DEVICE, device_ir, fs))
+    table = rt60_table(systems, device=DEVICE if device_ir is not None else None)
+    stability = check_stability(process, fs, silence=args.stability_seconds)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.save(buffer, measurement.ir)
+    write_bytes_atomic(out / "ir.npy", buffer.getvalue())
+    write_bytes_atomic(out / "ir.wav", _wav_bytes(measurement.ir, fs))
+    write_rt60_table(table, out / "rt60.csv")
+    record = {
+        "model": model.config_name,
+        "checkpoint": str(args.checkpoint) if args.checkpoint else None,
+        "measurement": measurement.summary(),
+        "stability": stability.to_dict(),
+        "systems": [s.summary() for s in systems],
+        "table": json.loads(table.to_json(orient="records")),
+    }
+    write_json_atomic(out / "rt60.json", _finite(record))
+    figures = {"fig16": plots.plot_impulse_responses(systems), "fig17": plots.plot_waterfalls(systems),
+               "fig18": plots.plot_rt60(table), "fig19": plots.plot_energy_decay(systems)}
+    for key, figure in figures.items():
+        png = io.BytesIO()
+        figure.savefig(png, format="png", dpi=FIGURE_DPI)
+        write_bytes_atomic(out / FIGURE_FILES[key], png.getvalue())
+    t30 = systems[-1].estimates[("broadband", "t30")]
+    print(f"{model.config_name}: RT60 from {t30.label} = "
+          + (f"{t30.rt60_s:.3f} s" if t30.ok else f"refused ({t30.reason})")
+          + f"; stable: {stability.stable}{' (' + stability.reason + ')' if stability.reason else ''}; "
+          f"written to {out}")
+
+
+def _load_model(name: str, checkpoint: str | None, seed: int) -> "torch.nn.Module":  # noqa: F821
+    from springstudy.cli import UserError
+    from springstudy.models import build, list_models
+    from springstudy.models.checkpoint import load_checkpoint
+
+    known = {n.lower(): n for n in list_models()}
+    if name.lower() not in known:
+        raise UserError(f"unknown model {name!r}; named models: {', '.join(known.values())}")
+    if checkpoint is None:
+        return build(known[name.lower()], seed=seed).eval()
+    path = Path(checkpoint)
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found")
+    try:
+        model = load_checkpoint(path)
+    except (ValueError, RuntimeError, KeyError, OSError) as err:
+        raise UserError(f"{path}: cannot load the checkpoint ({err})") from None
+    if model.config_name.lower() != name.lower():
+        raise UserError(f"{path} holds {model.config_name}, not {name}")
+    return model
+
+
+def _device_ir(source: str, sample_rate: int) -> "numpy.ndarray":  # noqa: F821
+    """The device IR from a .npy/.wav file, or the params.yaml synthetic tank's true IR."""
+    import numpy as np
+
+    from springstudy.cli import UserError
+
+    if source == "tank":
+        from springstudy.config import ConfigError, load_params
+        from springstudy.data.tank import SpringTank, TankParams
+
+        try:
+            tank = dict(load_params()["data"]["tank"])
+        except (ConfigError, KeyError, TypeError) as err:
+            raise UserError(f"--device-ir tank needs params.yaml with data.tank ({err})") from None
+        return SpringTank(TankParams.from_dict({**tank, "sample_rate": sample_rate})).impulse_response
+    path = Path(source)
+    if not path.is_file():
+        raise UserError(f"{path}: device IR not found")
+    if path.suffix == ".npy":
+        ir = np.load(path)
+    elif path.suffix == ".wav":
+        import soundfile
+
+        ir, rate = soundfile.read(path, dtype="float64", always_2d=False)
+        if rate != sample_rate:
+            raise UserError(f"{path} is at {rate} Hz, the model at {sample_rate} Hz (--sample-rate)")
+    else:
+        raise UserError(f"{path}: a device IR must be .npy or .wav")
+    ir = np.asarray(ir, dtype=np.float64)
+    if ir.ndim != 1 or ir.size == 0:
+        raise UserError(f"{path}: expected a mono impulse response, got shape {ir.shape}")
+    return ir
+
+
+def _wav_bytes(ir: "numpy.ndarray", sample_rate: int) -> bytes:  # noqa: F821
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, ir, sample_rate, format="WAV", subtype="FLOAT")
+    return buffer.getvalue()
+
+
+def _finite(value):
+    """``value`` with NaN/inf floats replaced by None (strict JSON)."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
