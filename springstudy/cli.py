@@ -115,7 +115,13 @@ def add_ir(sub: argparse._SubParsersAction) -> None:
     register_ir(sub)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_env, add_data, add_train, add_ir]
+def add_features(sub: argparse._SubParsersAction) -> None:
+    from springstudy.features import register_features
+
+    register_features(sub)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_env, add_data, add_features, add_train, add_ir]
 
 
 def build_parser() -> argparse.ArgumentParser:
