@@ -37,7 +37,7 @@ def add_env(sub: argparse._SubParsersAction) -> None:
 
 def add_data(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="build the synthetic tank dataset, or download the real ones")
-    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="{synth,download}")
+    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="{synth,prepare,download}")
 
     s = data_sub.add_parser("synth", help="render the synthetic spring tank dataset in a real dataset's format")
     s.add_argument("--format", required=True, choices=("springset", "egfxset"))
@@ -57,6 +57,27 @@ def add_data(sub: argparse._SubParsersAction) -> None:
         synthesize_from_cli(args)
 
     s.set_defaults(func=run)
+
+    pr = data_sub.add_parser("prepare", help="the pipeline's data stage: synthetic or real, per params.yaml")
+    pr.add_argument("--format", required=True, choices=("springset", "egfxset"))
+    pr.add_argument("--params", default="params.yaml", help="params.yaml (data.sources, data.tank, seed, profile)")
+    pr.add_argument("--profile", default=None, help="preset of synthetic data (default: params.yaml's profile)")
+    pr.add_argument("--out", required=True, help="folder to (re)build")
+
+    def run_prepare(args: argparse.Namespace) -> None:
+        from springstudy.config import ConfigError, load_params
+        from springstudy.data import DatasetError
+        from springstudy.data.prepare import prepare
+        from springstudy.data.synth import SynthError
+
+        try:
+            params = load_params(args.params)
+            out = prepare(args.format, args.profile or params.get("profile", "quick"), args.out, params)
+        except (ConfigError, DatasetError, SynthError, ValueError) as err:
+            raise UserError(str(err)) from err
+        print(f"prepared {args.format} in {out}")
+
+    pr.set_defaults(func=run_prepare)
 
     from springstudy.data.download import register_download
 
