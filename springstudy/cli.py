@@ -128,8 +128,6 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-#: Subcommands in the order ``--help`` lists them. Later issues add train, evaluate, bench, ir,
-#: features and export here.
 def add_ir(sub: argparse._SubParsersAction) -> None:
     from springstudy.acoustics.command import register_ir
 
@@ -142,7 +140,15 @@ def add_features(sub: argparse._SubParsersAction) -> None:
     register_features(sub)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_env, add_data, add_features, add_train, add_ir]
+def add_export(sub: argparse._SubParsersAction) -> None:
+    from springstudy.export import register_export
+
+    register_export(sub)
+
+
+#: Subcommands in the order ``--help`` lists them.
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_env, add_data, add_features, add_train, add_ir, add_export]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,156 @@
+"""Export a springstudy model for real-time use: TorchScript or ONNX.
+
+``export_model(model, path, format)`` writes a file that maps (B, 1, T) -> (B, 1, T) for any
+B and T (and takes the conditioning vector (B, cond_dim) as a second input when the model was
+built with ``cond_dim > 0``), like neural-amp-modeler's models export themselves.
+
+- TorchScript: ``torch.jit.script`` of the model (no tracing, so no shape is baked in). The
+  named configuration and receptive field go in the extra file ``springstudy.json``.
+- ONNX: the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``, opset 17),
+  with dynamic batch and time axes. The torch.export-based default exporter of torch 2.11 did
+  not finish within minutes for the recurrent models and for GCN-2500 on our machines, while
+  this one exports every family (LSTM/GRU become ONNX LSTM/GRU ops). It needs the ``onnx``
+  package; onnxruntime reproduces the PyTorch output (tests/test_export.py). The same metadata
+  as above is stored in the ONNX model's ``metadata_props``.
+
+``springstudy export --model NAME [--checkpoint PATH] --format torchscript|onnx --out FILE`` is
+the command line (``register_export``). Without ``--checkpoint`` the exported model is the
+untrained, seeded initialisation of NAME; a checkpoint is the dict described in
+``springstudy.models.checkpoint``. Torch is imported inside the functions so that
+``springstudy --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import nn
+
+#: Formats ``export_model`` writes.
+FORMATS = ("torchscript", "onnx")
+#: ONNX operator set: LSTM/GRU and Conv with dilation are stable there.
+ONNX_OPSET = 17
+#: Length of the example signal the ONNX exporter runs (the time axis stays dynamic).
+EXAMPLE_LENGTH = 64
+
+
+def export_metadata(model: nn.Module) -> dict[str, object]:
+    """What an exported file says about its model: name, overrides, size, receptive field."""
+    rf = getattr(model, "receptive_field", None)
+    return {
+        "model_name": getattr(model, "config_name", "") or type(model).__name__,
+        "model_overrides": dict(getattr(model, "config_overrides", {})),
+        "num_parameters": int(sum(p.numel() for p in model.parameters())),
+        "receptive_field": rf if rf is None or rf != float("inf") else "inf",
+        "cond_dim": int(getattr(model, "cond_dim", 0)),
+        "input": "(batch, 1, time)" + (", cond (batch, cond_dim)" if getattr(model, "cond_dim", 0) else ""),
+        "output": "(batch, 1, time)",
+    }
+
+
+def export_model(model: nn.Module, path: str | Path, format: str) -> Path:
+    """Export a CPU, eval-mode copy of ``model`` (the caller's is not changed) to ``path``.
+
+    ``format`` is ``"torchscript"`` or ``"onnx"``. Returns the path written.
+    """
+    import torch
+
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, not {format!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = copy.deepcopy(model).cpu().eval()  # a portable file: CPU weights, inference mode
+    metadata = export_metadata(model)
+    if format == "torchscript":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is in maintenance
+            scripted = torch.jit.script(model)
+            torch.jit.save(scripted, str(path),
+                           _extra_files={"springstudy.json": json.dumps(metadata)})
+        return path
+    return _export_onnx(model, path, metadata)
+
+
+def _export_onnx(model: nn.Module, path: Path, metadata: dict[str, object]) -> Path:
+    import torch
+
+    try:
+        import onnx
+    except ImportError as err:  # pragma: no cover - onnx is a declared dependency
+        raise RuntimeError("ONNX export needs the 'onnx' package (pip install onnx)") from err
+    cond_dim = int(getattr(model, "cond_dim", 0))
+    example = [torch.zeros(1, 1, EXAMPLE_LENGTH)]
+    names = ["input"]
+    axes: dict[str, dict[int, str]] = {"input": {0: "batch", 2: "time"},
+                                       "output": {0: "batch", 2: "time"}}
+    if cond_dim > 0:
+        example.append(torch.zeros(1, cond_dim))
+        names.append("cond")
+        axes["cond"] = {0: "batch"}
+    with warnings.catch_warnings():
+        # The TorchScript-based exporter is deprecated in favour of dynamo; see the module doc.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        # nn.LSTM/GRU check their input sizes in Python while traced: harmless here.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*batch_size other than 1.*")
+        warnings.filterwarnings("ignore", message="Constant folding")
+        torch.onnx.export(model, tuple(example), str(path), input_names=names,
+                          output_names=["output"], dynamic_axes=axes,
+                          opset_version=ONNX_OPSET, dynamo=False)
+    proto = onnx.load(str(path))
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value)
+    onnx.save(proto, str(path))
+    return path
+
+
+def register_export(sub: argparse._SubParsersAction) -> None:
+    """Add the ``export`` subcommand to the ``springstudy`` command line."""
+    p = sub.add_parser("export", help="export a model to TorchScript or ONNX for real-time use")
+    p.add_argument("--model", help="named configuration (see the model table); optional with "
+                                    "--checkpoint, which names its model")
+    p.add_argument("--checkpoint", help="checkpoint to load (a torch.save dict with model_name "
+                                        "and model_state); without it the model is untrained")
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--out", required=True, help="file to write")
+    p.add_argument("--seed", type=int, default=0,
+                   help="initialisation seed of an untrained model (default: 0)")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> None:
+    """Handler of ``springstudy export``."""
+    from springstudy.cli import UserError  # here, not at the top: cli imports this module
+
+    from springstudy.models import build, get_config, list_models, load_checkpoint
+
+    if args.checkpoint is None and args.model is None:
+        raise UserError("give --model NAME, --checkpoint PATH, or both")
+    if args.model is not None:
+        try:
+            name = get_config(args.model).name
+        except KeyError:
+            raise UserError(f"unknown model {args.model!r}; named models: "
+                            f"{', '.join(list_models())}") from None
+    if args.checkpoint is None:
+        model = build(name, seed=args.seed)
+    else:
+        if not Path(args.checkpoint).is_file():
+            raise UserError(f"checkpoint not found: {args.checkpoint}")
+        try:
+            model = load_checkpoint(args.checkpoint)
+        except Exception as err:  # a corrupt or foreign file is the user's input
+            raise UserError(f"cannot load checkpoint {args.checkpoint}: {err}") from None
+        if args.model is not None and model.config_name != name:
+            raise UserError(f"--model {name} but the checkpoint holds {model.config_name}")
+    out = export_model(model, args.out, args.format)
+    rf = model.receptive_field
+    print(f"exported {model.config_name} ({model.num_parameters:,} parameters, receptive field "
+          f"{rf if rf == float('inf') else int(rf)} samples) as {args.format} to {out}")

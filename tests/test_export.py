@@ -1,0 +1,160 @@
+"""Export to TorchScript and ONNX, checkpoints, and the ``springstudy export`` subcommand.
+
+Independent references: the eager PyTorch model's output (TorchScript reloaded with
+``torch.jit.load``; ONNX run by onnxruntime), on a signal length and batch size different from
+anything used during export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+import torch
+
+from springstudy.export import export_model, register_export
+from springstudy.models import build, list_models, load_checkpoint, save_checkpoint
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: small tensors gain nothing from more, and on a shared 2-core
+    machine extra threads only spin against other jobs. Restored afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+
+SMALL = {  # one small version per family, some conditioned through FiLM
+    "TCN-4000": dict(channels=4, kernel_size=5),
+    "WaveNet-10": dict(channels=4, cond_dim=2),
+    "GCN-2500": dict(channels=4, num_layers=5),
+    "LSTM-96": dict(hidden_size=8, num_layers=2, skip=True, cond_dim=2),
+    "LSTM-cs-96": dict(hidden_size=8),
+    "GRU-96": dict(hidden_size=8),
+}
+
+
+def inputs(model, batch: int = 2, length: int = 1234):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 1, length, generator=gen)
+    cond = torch.randn(batch, model.cond_dim, generator=gen) if model.cond_dim else None
+    return x, cond
+
+
+def eager(model, x, cond):
+    with torch.no_grad():
+        return model.eval()(x, cond)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_torchscript_matches_eager(name, tmp_path):
+    model = build(name, seed=3)
+    path = export_model(model, tmp_path / f"{name}.pt", "torchscript")
+    assert model.training  # the caller's model is left as it was
+    extra = {"springstudy.json": ""}
+    loaded = torch.jit.load(str(path), _extra_files=extra)
+    meta = json.loads(extra["springstudy.json"])
+    assert meta["model_name"] == name and meta["num_parameters"] == model.num_parameters
+    x, cond = inputs(model, length=777)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x, cond), eager(model, x, cond), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_torchscript_conditioned_small_models(name, tmp_path):
+    model = build(name, seed=3, **SMALL[name])
+    loaded = torch.jit.load(str(export_model(model, tmp_path / "m.pt", "torchscript")))
+    x, cond = inputs(model)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x, cond), eager(model, x, cond), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_onnx_runtime_matches_eager(name, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    model = build(name, seed=3, **SMALL[name])
+    path = export_model(model, tmp_path / "m.onnx", "onnx")
+    meta = {p.key: json.loads(p.value) for p in onnx.load(str(path)).metadata_props}
+    assert meta["model_name"] == model.config_name
+    x, cond = inputs(model, batch=3, length=1500)  # exported with batch 1, length 64
+    feeds = {"input": x.numpy()}
+    if cond is not None:
+        feeds["cond"] = cond.numpy()
+    (out,) = ort.InferenceSession(str(path)).run(None, feeds)
+    torch.testing.assert_close(torch.from_numpy(out), eager(model, x, cond), atol=1e-5, rtol=0)
+
+
+def test_onnx_full_size_named_model(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    model = build("TCN-4000", seed=0)  # dilation 10,000, kernel 19
+    path = export_model(model, tmp_path / "tcn.onnx", "onnx")
+    x, cond = inputs(model, batch=1, length=3000)
+    (out,) = ort.InferenceSession(str(path)).run(None, {"input": x.numpy()})
+    torch.testing.assert_close(torch.from_numpy(out), eager(model, x, cond), atol=1e-5, rtol=0)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = build("LSTM-cs-32", seed=1, hidden_size=6)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1)  # differ from any fresh initialisation
+    path = save_checkpoint(model, tmp_path / "ckpt.pt", epoch=3)
+    loaded = load_checkpoint(path)
+    assert loaded.config_name == "LSTM-cs-32" and not loaded.training
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def run_cli(argv):
+    parser = argparse.ArgumentParser(prog="springstudy")
+    register_export(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+def test_cli_exports_a_checkpoint(tmp_path, capsys):
+    model = build("GCN-250", seed=7, channels=3)
+    with torch.no_grad():
+        model.mix.bias.fill_(0.25)
+    ckpt = save_checkpoint(model, tmp_path / "gcn.pt")
+    out = tmp_path / "exported" / "gcn.ts"
+    run_cli(["export", "--checkpoint", str(ckpt), "--format", "torchscript", "--out", str(out)])
+    assert "GCN-250" in capsys.readouterr().out
+    x, cond = inputs(model)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.load(str(out))(x), eager(model, x, cond))
+
+
+def test_cli_exports_an_untrained_model(tmp_path):
+    out = tmp_path / "lstm.onnx"
+    run_cli(["export", "--model", "lstm-96", "--format", "onnx", "--out", str(out), "--seed", "2"])
+    assert out.stat().st_size > 100_000  # 38k float32 parameters
+
+
+def test_cli_user_errors(tmp_path):
+    from springstudy.cli import UserError
+
+    out = str(tmp_path / "x.pt")
+    with pytest.raises(UserError, match="--model"):
+        run_cli(["export", "--format", "torchscript", "--out", out])
+    with pytest.raises(UserError, match="unknown model"):
+        run_cli(["export", "--model", "TCN-9", "--format", "torchscript", "--out", out])
+    with pytest.raises(UserError, match="not found"):
+        run_cli(["export", "--checkpoint", str(tmp_path / "none.pt"), "--format", "onnx",
+                 "--out", out])
+    ckpt = save_checkpoint(build("GRU-96", hidden_size=4), tmp_path / "gru.pt")
+    with pytest.raises(UserError, match="holds GRU-96"):
+        run_cli(["export", "--model", "LSTM-96", "--checkpoint", str(ckpt), "--format",
+                 "torchscript", "--out", out])
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="cannot load"):
+        run_cli(["export", "--checkpoint", str(tmp_path / "junk.pt"), "--format",
+                 "torchscript", "--out", out])
+    with pytest.raises(SystemExit):  # argparse rejects an unknown format
+        run_cli(["export", "--model", "GCN-250", "--format", "tflite", "--out", out])

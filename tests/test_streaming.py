@@ -1,0 +1,145 @@
+"""Streaming inference: block-by-block output equals the whole-signal forward pass.
+
+Independent reference: the model's offline forward over the whole signal. Block sizes are
+drawn at random (seeded) from 1 to 4096, with runs of tiny blocks, so every ring buffer wraps
+around many times and histories longer than a block are exercised.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from springstudy.models import build
+from springstudy.streaming import MirroredRingBuffer, Streamer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: small tensors gain nothing from more, and on a shared 2-core
+    machine extra threads only spin against other jobs. Restored afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# One small version per family; dilations as in the named configs (TCN growth 10, GCN growth
+# 6 and 3, WaveNet 2**n) so histories span thousands of samples.
+FAMILIES = {
+    "TCN": ("TCN-1800", dict(num_blocks=4, channels=4, kernel_size=5)),  # history up to 4000
+    "WaveNet": ("WaveNet-24", dict(channels=4)),
+    "GCN": ("GCN-250", dict(channels=4, kernel_size=9)),  # history up to 1728
+    "LSTM": ("LSTM-96", dict(hidden_size=8, num_layers=2, skip=True)),
+    "LSTM-cs": ("LSTM-cs-32", dict(hidden_size=8)),
+    "GRU": ("GRU-96", dict(hidden_size=8, conv_kernel_size=3, skip=True)),
+}
+LENGTH = 9_000
+
+
+def random_blocks(length: int, seed: int, max_block: int = 4096) -> list[int]:
+    """Seeded block sizes covering ``length``: random in [1, max_block], with tiny ones."""
+    gen = torch.Generator().manual_seed(seed)
+    sizes, total = [], 0
+    while total < length:
+        if len(sizes) % 4 == 1:  # every fourth block tiny: 1, 2, 3, 1, ...
+            n = 1 + (len(sizes) // 4) % 3
+        else:
+            n = int(torch.randint(1, max_block + 1, (1,), generator=gen))
+        n = min(n, length - total)
+        sizes.append(n)
+        total += n
+    return sizes
+
+
+def stream(streamer: Streamer, x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    blocks, start = [], 0
+    for n in sizes:
+        y = streamer.process(x[..., start:start + n])
+        assert y.shape == (1, 1, n)
+        blocks.append(y)
+        start += n
+    return torch.cat(blocks, dim=-1)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_streamed_equals_offline(family):
+    name, overrides = FAMILIES[family]
+    model = build(name, seed=1, **overrides)
+    if family == "TCN":  # non-trivial BatchNorm statistics, used in eval mode
+        for block in model.blocks:
+            block.bn.running_mean.uniform_(-0.1, 0.1)
+            block.bn.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    x = 0.5 * torch.randn(1, 1, LENGTH, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        offline = model(x)
+    streamer = Streamer(model)
+    sizes = random_blocks(LENGTH, seed=3)
+    assert min(sizes) == 1 and max(sizes) > 1000
+    streamed = stream(streamer, x, sizes)
+    torch.testing.assert_close(streamed, offline, atol=1e-5, rtol=0)
+    # reset() returns to silence: a second pass with other block sizes gives the same output.
+    streamer.reset()
+    torch.testing.assert_close(stream(streamer, x, random_blocks(LENGTH, seed=4)), offline,
+                               atol=1e-5, rtol=0)
+
+
+def test_streamed_equals_offline_with_conditioning():
+    model = build("GCN-2500", seed=1, channels=4, num_layers=6, cond_dim=2).eval()
+    x, cond = torch.randn(1, 1, 5000), torch.randn(1, 2)
+    with torch.no_grad():
+        offline = model(x, cond)
+    streamed = stream(Streamer(model, cond=cond), x, random_blocks(5000, seed=5))
+    torch.testing.assert_close(streamed, offline, atol=1e-5, rtol=0)
+
+
+def test_blocks_longer_than_the_ring_grow_it():
+    model = build("TCN-1800", seed=1, num_blocks=3, channels=3, kernel_size=3).eval()
+    x = torch.randn(1, 1, 3000)
+    with torch.no_grad():
+        offline = model(x)
+    streamer = Streamer(model, max_block=8)  # forces growth and many wrap-arounds
+    sizes = [1, 7, 8, 9, 3, 100, 2, 1000, 5, 1865]
+    assert sum(sizes) == 3000
+    torch.testing.assert_close(stream(streamer, x, sizes), offline, atol=1e-5, rtol=0)
+
+
+def test_full_size_named_model_streams():
+    model = build("GCN-250", seed=0).eval()  # 10,361-sample history, 16 channels, kernel 41
+    x = torch.randn(1, 1, 6000)
+    with torch.no_grad():
+        offline = model(x)
+    streamed = stream(Streamer(model), x, [512] * 11 + [368])
+    torch.testing.assert_close(streamed, offline, atol=1e-5, rtol=0)
+
+
+def test_mirrored_ring_buffer_matches_concatenated_history():
+    ring = MirroredRingBuffer(channels=2, length=10, dtype=torch.float32, device=torch.device("cpu"))
+    history = torch.zeros(1, 2, 10)
+    gen = torch.Generator().manual_seed(0)
+    for n in [3, 4, 1, 10, 7, 2, 9]:
+        x = torch.randn(1, 2, n, generator=gen)
+        ring.write(x)
+        history = torch.cat([history, x], dim=-1)[..., -10:]
+        for m in (1, n, 10):
+            assert torch.equal(ring.window(m), history[..., -m:])
+            # a view into the ring (one slice), never a gathered copy
+            assert ring.window(m).untyped_storage().data_ptr() == ring.data.untyped_storage().data_ptr()
+
+
+def test_streamer_leaves_the_model_alone_and_checks_blocks():
+    model = build("WaveNet-10", channels=2).train()
+    streamer = Streamer(model)
+    assert model.training and not streamer.model.training
+    assert "forward" not in vars(model.layers[0].hidden)  # only the copy is patched
+    with pytest.raises(ValueError, match=r"\(1, 1, n\)"):
+        streamer.process(torch.zeros(1, 1, 0))
+    with pytest.raises(ValueError):
+        streamer.process(torch.zeros(2, 1, 16))
+
+
+def test_streamer_refuses_a_lookahead_convolution():
+    model = torch.nn.Sequential(torch.nn.Conv1d(1, 1, 3, padding=1))
+    with pytest.raises(TypeError, match="cannot stream"):
+        Streamer(model)
