@@ -128,6 +128,12 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def add_evaluate(sub: argparse._SubParsersAction) -> None:
+    from springstudy.evaluate_command import register_evaluate
+
+    register_evaluate(sub)
+
+
 def add_ir(sub: argparse._SubParsersAction) -> None:
     from springstudy.acoustics.command import register_ir
 
@@ -148,7 +154,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 
 #: Subcommands in the order ``--help`` lists them.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_env, add_data, add_features, add_train, add_ir, add_export]
+    add_env, add_data, add_features, add_train, add_evaluate, add_ir, add_export]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -356,7 +356,7 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
             if not torch.isfinite(loss):
                 bad = [train_set.ids[i] for i in items]
                 raise TrainingError(
-                    f"non-finite training loss ({float(loss)}) at step {step + 1} (epoch {epoch}), batch items "
+                    f"non-finite training loss ({loss.item()}) at step {step + 1} (epoch {epoch}), batch items "
                     f"{', '.join(bad[:4])}{'…' if len(bad) > 4 else ''}; stopped, {out / 'last.pt'} keeps "
                     f"step {_saved_step(out)}")
             loss.backward()
