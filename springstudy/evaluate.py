@@ -91,40 +91,20 @@ class EvaluationError(ValueError):
 def load_split_tensors(data: str | Path, split_file: str | Path | None = None, seed: int = DEFAULT_SEED,
                        split_method: str = "random", names: Sequence[str] = ("train", "test"),
                        ) -> tuple[dict[str, Any], int, dict[str, Any]]:
-    """Open ``data`` and preload the named splits as :class:`~springstudy.train.SplitTensors`.
+    """Open ``data`` and preload the named splits as :class:`~springstudy.data.tensors.SplitTensors`.
 
     The split comes from ``split_file`` (checked against the dataset) or, without one, from
     ``make_splits(pairs, seed, split_method)``, the trainer's own rule. Each item gets the
     trainer's ``RemoveDC`` and ``NormalisePair`` (one gain for dry and wet), whole, uncropped.
     Returns (splits, sample rate, split record).
     """
-    from springstudy.data import DatasetError, open_dataset
-    from springstudy.data.splits import make_splits, read_split_file, split_indices
-    from springstudy.data.transforms import NormalisePair, RemoveDC
-    from springstudy.train import SplitTensors
+    from springstudy.data import DatasetError
+    from springstudy.data.tensors import load_split_tensors as load
 
     try:
-        pairs = open_dataset(data)
-        record = read_split_file(split_file, pairs) if split_file else make_splits(pairs, seed, split_method)
-        indices = split_indices(pairs, record)
-        out = {}
-        for name in names:
-            if not indices[name]:
-                raise EvaluationError(f"{data}: the {name} split is empty")
-            dry, wet = [], []
-            for i in indices[name]:
-                d, w = RemoveDC()(*pairs[i])
-                d, w = NormalisePair()(d, w)
-                dry.append(d)
-                wet.append(w)
-            lengths = {x.shape[-1] for x in dry}
-            if len(lengths) > 1:
-                raise EvaluationError(f"{data}: {name} items of different lengths {sorted(lengths)}")
-            out[name] = SplitTensors(torch.stack(dry).float(), torch.stack(wet).float(),
-                                     [pairs.ids[i] for i in indices[name]])
+        return load(data, split_file, seed, split_method, names)
     except DatasetError as err:
         raise EvaluationError(str(err)) from err
-    return out, int(pairs.sample_rate), record
 
 
 # --- scoring --------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ import torch
 from tqdm.auto import tqdm
 
 from springstudy import __version__
+from springstudy.data.tensors import SplitTensors, load_split_tensors
 from springstudy.environment import REPORTED_PACKAGES, package_version
 from springstudy.io import write_json_atomic
 from springstudy.metrics import MRSTFT_FFT_SIZES, ThesisLoss, compute_all
@@ -91,15 +92,6 @@ class TrainConfig:
 
 
 @dataclass
-class SplitTensors:
-    """One split preloaded as float32 tensors (N, 1, T), with item ids."""
-
-    dry: torch.Tensor
-    wet: torch.Tensor
-    ids: list[str]
-
-
-@dataclass
 class RunResult:
     """What :func:`train` returns (also written to ``summary.json``)."""
 
@@ -113,38 +105,14 @@ class RunResult:
 def load_splits(config: TrainConfig) -> tuple[dict[str, SplitTensors], int, dict[str, Any]]:
     """Open ``config.data``, split it (split file or seeded 50/25/25), and preload train and
     validation with DC removal and pair normalisation (one gain for dry and wet)."""
-    from springstudy.data import DatasetError, open_dataset
-    from springstudy.data.splits import make_splits, read_split_file, split_indices
-    from springstudy.data.transforms import NormalisePair, RemoveDC
+    from springstudy.data import DatasetError
 
     if config.data is None:
         raise TrainingError("no data: give TrainConfig.data (a dataset folder) or pass splits to train()")
     try:
-        pairs = open_dataset(config.data)
-        if config.split_file:
-            record = read_split_file(config.split_file, pairs)
-        else:
-            record = make_splits(pairs, config.seed, config.split_method)
-        indices = split_indices(pairs, record)
-        out = {}
-        for name in ("train", "validation"):
-            if not indices[name]:
-                raise TrainingError(f"{config.data}: the {name} split is empty")
-            dry, wet = [], []
-            for i in indices[name]:
-                d, w = pairs[i]
-                d, w = RemoveDC()(d, w)
-                d, w = NormalisePair()(d, w)
-                dry.append(d)
-                wet.append(w)
-            lengths = {x.shape[-1] for x in dry}
-            if len(lengths) > 1:
-                raise TrainingError(f"{config.data}: items of different lengths {sorted(lengths)}; crop or pad first")
-            out[name] = SplitTensors(torch.stack(dry).float(), torch.stack(wet).float(),
-                                     [pairs.ids[i] for i in indices[name]])
+        return load_split_tensors(config.data, config.split_file, config.seed, config.split_method)
     except DatasetError as err:
         raise TrainingError(str(err)) from err
-    return out, int(pairs.sample_rate), record
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from springstudy.data.synth import synthesize
+from springstudy.io import atomic_folder
 from springstudy.data.tank import TankParams
 
 SYNTHETIC = "synthetic"
@@ -54,14 +54,6 @@ def prepare(format: str, profile: str, out: str | Path, params: dict[str, Any], 
     if layout != format:
         raise DatasetError(f"{folder}: holds a {layout} dataset, but data.sources.{format} expects {format}")
     open_dataset(folder, verify=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    try:
+    with atomic_folder(out) as tmp:
         _link_tree(folder, tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import shutil
-import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +25,7 @@ from scipy.io import wavfile
 from tqdm.auto import tqdm
 
 from springstudy import __version__
+from springstudy.io import atomic_folder
 from springstudy.data import formats
 from springstudy.data.notes import NoteSpec, random_notes, render_note
 from springstudy.data.tank import SpringTank, TankParams
@@ -156,10 +155,7 @@ def synthesize(format: str, preset: str, out: str | Path, seed: int | None = Non
     params = replace(tank or TankParams(), sample_rate=rate)
     spring = SpringTank(params)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    try:
-        started = time.perf_counter()
+    with atomic_folder(out) as tmp:
         build = _springset if format == "springset" else _egfxset
         rows = build(tmp, preset, seed, spring, progress)
         _write_notes_csv(tmp / "notes.csv", rows)
@@ -167,16 +163,8 @@ def synthesize(format: str, preset: str, out: str | Path, seed: int | None = Non
         wavfile.write(tmp / "tank_ir.wav", rate, spring.impulse_response.astype(np.float32))
         report = _tank_report(spring, seed, format, preset)
         report["items"] = len(rows)
-        report["render_seconds"] = round(time.perf_counter() - started, 3)
-        # render_seconds varies run to run; keep it out of the file so same seed gives same bytes.
-        (tmp / "tank.json").write_text(json.dumps({k: v for k, v in report.items() if k != "render_seconds"},
-                                                  indent=2, sort_keys=True) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        # No render time in the file: same seed, same bytes.
+        (tmp / "tank.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return out
 
 
