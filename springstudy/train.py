@@ -278,6 +278,10 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
         scheduler.load_state_dict(ckpt["scheduler_state"])
         state.update(ckpt["train_state"])
         torch.set_rng_state(ckpt["rng"]["torch"])
+        # A run that stopped at its step or epoch limit goes on when resumed with a higher one
+        # (early stopping stays final).
+        if state["stopped"] in ("max_steps", "max_epochs") and state["step"] < total_steps:
+            state["stopped"] = None
 
     def checkpoint(name: str) -> None:
         if not is_main:

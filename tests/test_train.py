@@ -73,6 +73,16 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path: Path, 
     assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in straight.history]
 
 
+def test_finished_run_resumed_with_more_steps_equals_a_longer_run(tmp_path: Path, tensors: dict) -> None:
+    train(_config(tmp_path / "short", max_steps=4), splits=tensors, sample_rate=FS, progress=False)
+    longer = train(_config(tmp_path / "short", max_steps=8), resume=True, splits=tensors, sample_rate=FS,
+                   progress=False)
+    straight = train(_config(tmp_path / "long", max_steps=8), splits=tensors, sample_rate=FS, progress=False)
+    assert longer.summary["steps"] == 8
+    a, b = _weights(tmp_path / "short" / "last.pt"), _weights(tmp_path / "long" / "last.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_same_seed_same_run_other_seed_other_run(tmp_path: Path, tensors: dict) -> None:
     one = train(_config(tmp_path / "a", max_steps=4), splits=tensors, sample_rate=FS, progress=False)
     two = train(_config(tmp_path / "b", max_steps=4), splits=tensors, sample_rate=FS, progress=False)
