@@ -17,17 +17,10 @@ from springstudy.export import export_model, register_export
 from springstudy.models import build, list_models, load_checkpoint, save_checkpoint
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: small tensors gain nothing from more, and on a shared 2-core
-    machine extra threads only spin against other jobs. Restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
-pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+pytestmark = [pytest.mark.usefixtures("one_thread"),   # see conftest.py
+              pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")]
 
 SMALL = {  # one small version per family, some conditioned through FiLM
     "TCN-4000": dict(channels=4, kernel_size=5),

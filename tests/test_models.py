@@ -18,14 +18,7 @@ from springstudy import models
 from springstudy.models import FiLM, build, config_table, list_models
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: small tensors gain nothing from more, and on a shared 2-core
-    machine extra threads only spin against other jobs. Restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")   # see conftest.py
 
 
 THESIS_NAMES = [n for n in list_models() if models.CONFIGS[n].in_thesis]
