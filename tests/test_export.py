@@ -16,9 +16,6 @@ import torch
 from springstudy.export import export_model, register_export
 from springstudy.models import build, list_models, load_checkpoint, save_checkpoint
 
-
-
-
 pytestmark = [pytest.mark.usefixtures("one_thread"),   # see conftest.py
               pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")]
 
