@@ -146,6 +146,12 @@ def add_features(sub: argparse._SubParsersAction) -> None:
     register_features(sub)
 
 
+def add_bench(sub: argparse._SubParsersAction) -> None:
+    from springstudy.bench_command import register_bench
+
+    register_bench(sub)
+
+
 def add_export(sub: argparse._SubParsersAction) -> None:
     from springstudy.export import register_export
 
@@ -154,7 +160,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 
 #: Subcommands in the order ``--help`` lists them.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_env, add_data, add_features, add_train, add_evaluate, add_ir, add_export]
+    add_env, add_data, add_features, add_train, add_evaluate, add_bench, add_ir, add_export]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,10 @@
 
 Independent reference: the model's offline forward over the whole signal. Block sizes are
 drawn at random (seeded) from 1 to 4096, with runs of tiny blocks, so every ring buffer wraps
-around many times and histories longer than a block are exercised.
+around many times and histories longer than a block are exercised. Both paths of the
+Streamer are checked: the fused per-family plans (folded BatchNorm/FiLM, sigmoid-form gates,
+compiled GRU) and the module path (the model's own forward with stateful convolutions). The
+efficiency benchmark (tests/test_efficiency.py) times exactly these streamers.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import pytest
 import torch
 
 from springstudy.models import build
-from springstudy.streaming import MirroredRingBuffer, Streamer
+from springstudy.streaming import MirroredRingBuffer, ShiftingBuffer, Streamer, history_buffer
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -62,19 +65,28 @@ def stream(streamer: Streamer, x: torch.Tensor, sizes: list[int]) -> torch.Tenso
     return torch.cat(blocks, dim=-1)
 
 
+def with_batch_norm_statistics(model: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial BatchNorm statistics (used in eval mode), so that folding them is tested."""
+    gen = torch.Generator().manual_seed(7)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            module.running_mean.uniform_(-0.1, 0.1, generator=gen)
+            module.running_var.uniform_(0.5, 2.0, generator=gen)
+            module.weight.data.uniform_(0.5, 1.5, generator=gen)
+            module.bias.data.uniform_(-0.1, 0.1, generator=gen)
+    return model
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fused", "module"])
 @pytest.mark.parametrize("family", list(FAMILIES))
-def test_streamed_equals_offline(family):
+def test_streamed_equals_offline(family, fast):
     name, overrides = FAMILIES[family]
-    model = build(name, seed=1, **overrides)
-    if family == "TCN":  # non-trivial BatchNorm statistics, used in eval mode
-        for block in model.blocks:
-            block.bn.running_mean.uniform_(-0.1, 0.1)
-            block.bn.running_var.uniform_(0.5, 2.0)
-    model.eval()
+    model = with_batch_norm_statistics(build(name, seed=1, **overrides)).eval()
     x = 0.5 * torch.randn(1, 1, LENGTH, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         offline = model(x)
-    streamer = Streamer(model)
+    streamer = Streamer(model, fast=fast)
+    assert streamer.path == ("fused" if fast else "module")
     sizes = random_blocks(LENGTH, seed=3)
     assert min(sizes) == 1 and max(sizes) > 1000
     streamed = stream(streamer, x, sizes)
@@ -85,12 +97,28 @@ def test_streamed_equals_offline(family):
                                atol=1e-5, rtol=0)
 
 
-def test_streamed_equals_offline_with_conditioning():
-    model = build("GCN-2500", seed=1, channels=4, num_layers=6, cond_dim=2).eval()
+CONDITIONED = {
+    "GCN": ("GCN-2500", dict(channels=4, num_layers=6)),
+    "TCN": ("TCN-1800", dict(num_blocks=3, channels=4, kernel_size=3)),
+    "WaveNet": ("WaveNet-10", dict(channels=4)),
+    "LSTM-cs": ("LSTM-cs-32", dict(hidden_size=8)),
+}
+
+
+@pytest.mark.parametrize("family", list(CONDITIONED))
+def test_streamed_equals_offline_with_conditioning(family):
+    name, overrides = CONDITIONED[family]
+    model = with_batch_norm_statistics(build(name, seed=1, cond_dim=2, **overrides)).eval()
+    gen = torch.Generator().manual_seed(8)
+    for module in model.modules():  # FiLM away from the identity, so that folding it is tested
+        if module.__class__.__name__ == "FiLM":
+            module.adaptor.weight.data.normal_(0.0, 0.5, generator=gen)
     x, cond = torch.randn(1, 1, 5000), torch.randn(1, 2)
     with torch.no_grad():
         offline = model(x, cond)
-    streamed = stream(Streamer(model, cond=cond), x, random_blocks(5000, seed=5))
+    streamer = Streamer(model, cond=cond)
+    assert streamer.path == "fused"
+    streamed = stream(streamer, x, random_blocks(5000, seed=5))
     torch.testing.assert_close(streamed, offline, atol=1e-5, rtol=0)
 
 
@@ -105,13 +133,18 @@ def test_blocks_longer_than_the_ring_grow_it():
     torch.testing.assert_close(stream(streamer, x, sizes), offline, atol=1e-5, rtol=0)
 
 
-def test_full_size_named_model_streams():
-    model = build("GCN-250", seed=0).eval()  # 10,361-sample history, 16 channels, kernel 41
-    x = torch.randn(1, 1, 6000)
+@pytest.mark.parametrize("name", ["TCN-1800", "WaveNet-24", "GCN-250", "LSTM-cs-96", "GRU-96"])
+@pytest.mark.parametrize("block", [64, 512])
+def test_full_size_named_model_streams(name, block):
+    """Full-size named models as the benchmark streams them (max_block = block, equal blocks)."""
+    model = build(name, seed=0).eval()  # e.g. GCN-250: 10,361-sample history, kernel 41
+    x = 0.1 * torch.randn(1, 1, 6000, generator=torch.Generator().manual_seed(9))
     with torch.no_grad():
         offline = model(x)
-    streamed = stream(Streamer(model), x, [512] * 11 + [368])
-    torch.testing.assert_close(streamed, offline, atol=1e-5, rtol=0)
+    streamer = Streamer(model, max_block=block)
+    assert streamer.path == "fused"
+    sizes = [block] * (6000 // block) + ([6000 % block] if 6000 % block else [])
+    torch.testing.assert_close(stream(streamer, x, sizes), offline, atol=1e-5, rtol=0)
 
 
 def test_mirrored_ring_buffer_matches_concatenated_history():
@@ -126,6 +159,35 @@ def test_mirrored_ring_buffer_matches_concatenated_history():
             assert torch.equal(ring.window(m), history[..., -m:])
             # a view into the ring (one slice), never a gathered copy
             assert ring.window(m).untyped_storage().data_ptr() == ring.data.untyped_storage().data_ptr()
+
+
+def test_shifting_buffer_matches_concatenated_history():
+    buffer = ShiftingBuffer(channels=2, history=6, room=12, dtype=torch.float32, device=torch.device("cpu"))
+    history = torch.zeros(1, 2, 6)
+    gen = torch.Generator().manual_seed(0)
+    for n in [3, 4, 1, 5, 5, 2, 5, 1, 4]:  # several shifts of the history to the front
+        x = torch.randn(1, 2, n, generator=gen)
+        target = buffer.write_target(n)
+        target.copy_(x[0])  # computed straight into the buffer
+        buffer.commit(target, n)
+        history = torch.cat([history, x], dim=-1)
+        assert torch.equal(buffer.window(6 + n), history[..., -(6 + n):])
+        taps = buffer.taps(kernel_size=3, dilation=3, n=n)  # tap j = window[j*d : j*d + n]
+        for j in range(3):
+            assert torch.equal(taps[j], history[0, :, history.shape[-1] - 6 - n + 3 * j:][:, :n])
+    with pytest.raises(ValueError, match="room"):
+        ShiftingBuffer(2, history=6, room=6, dtype=torch.float32, device=torch.device("cpu"))
+
+
+def test_history_buffer_kind_and_ring_length():
+    cpu = torch.device("cpu")
+    assert isinstance(history_buffer(4, 256, 512, torch.float32, cpu), ShiftingBuffer)
+    ring = history_buffer(4, 80_000, 512, torch.float32, cpu)
+    assert isinstance(ring, MirroredRingBuffer)
+    assert ring.length % 512 == 0 and ring.length >= 80_000 + 512  # blocks of 512 never wrap
+    for _ in range(500):
+        assert ring.write_target(512) is not None
+        ring.write(torch.zeros(4, 512))
 
 
 def test_streamer_leaves_the_model_alone_and_checks_blocks():
