@@ -513,22 +513,6 @@ def _run_record(candidate: Candidate, config: Any, fingerprint: str) -> dict[str
     return _json_roundtrip({"candidate": candidate.record(), "train": settings, "data_fingerprint": fingerprint})
 
 
-def reopen_for_more_steps(run_dir: str | Path) -> None:
-    """Let ``train(resume=True)`` continue a run that ended at its step budget.
-
-    The trainer records why a run stopped in ``last.pt`` and does not continue a stopped run;
-    a rung's step budget is not a reason to stop for good, so it is cleared here (an early stop
-    is kept). Nothing else in the checkpoint changes.
-    """
-    from springstudy.train import load_training_checkpoint, save_atomic
-
-    path = Path(run_dir) / "last.pt"
-    ckpt = load_training_checkpoint(path)
-    if ckpt["train_state"].get("stopped") in _BUDGET_STOPS:
-        ckpt["train_state"]["stopped"] = None
-        save_atomic(ckpt, path)
-
-
 #: What a rung ranks by: the validation loss of the weights at the rung's end (``last``: the
 #: state a promoted configuration resumes from) or the best one so far (``best``: ``best.pt``).
 RUNG_METRICS = ("last", "best")
@@ -586,8 +570,7 @@ def train_to(candidate: Candidate, steps: int, run_dir: str | Path, settings: Ma
             history = state["history"]
             return TrialOutcome(val_loss_at(history, steps, metric), val_loss_at(history, steps, "best"),
                                 min(int(state["step"]), int(steps)), 0.0, True, state.get("stopped"))
-        reopen_for_more_steps(run_dir)
-        resume = True
+        resume = True          # the trainer continues a run stopped at its step limit
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(record_path, record)

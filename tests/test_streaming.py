@@ -17,14 +17,7 @@ from springstudy.models import build
 from springstudy.streaming import MirroredRingBuffer, ShiftingBuffer, Streamer, history_buffer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: small tensors gain nothing from more, and on a shared 2-core
-    machine extra threads only spin against other jobs. Restored afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")   # see conftest.py
 
 
 # One small version per family; dilations as in the named configs (TCN growth 10, GCN growth
