@@ -1,9 +1,13 @@
 """``springstudy ir``: a model's impulse response by sine sweep, its RT60 and Figs 16-19.
 
     springstudy ir --model GCN-250 --checkpoint runs/gcn.pt --out reports/ir/GCN-250 --device-ir tank
+    springstudy ir --model GCN-250 --checkpoint runs/gcn.pt --out reports/ir/GCN-250 \
+        --device-ir linear --data data/raw/springset --split-file data/paper/splits/springset.json
 
-writes ``ir.npy`` and ``ir.wav`` (float, the measured IR), ``rt60.csv`` (the RT60 table),
-``rt60.json`` (estimates with their fit ranges, noise floor, sweep, stability) and
+(``--device-ir linear``: a real dataset has no true IR, so the device's reference is the Linear
+IR baseline's estimate from the training pairs; ``rt60.json`` and the figures say so.) It writes
+``ir.npy`` and ``ir.wav`` (float, the measured IR), ``rt60.csv`` (the RT60 table), ``rt60.json``
+(estimates with their fit ranges, noise floor, sweep, stability, device reference) and
 ``fig16_ir.png`` ... ``fig19_energy_decay.png``. Heavy imports happen in the handler.
 """
 
@@ -36,10 +40,23 @@ def register_ir(sub: argparse._SubParsersAction) -> None:
                    help="checkpoint to load (default: the untrained model, initialised with --seed)")
     p.add_argument("--out", required=True, help="folder for the IR, the RT60 table and json, and the figures")
     p.add_argument("--sample-rate", type=int, default=16_000, help="sample rate the model runs at (Hz)")
-    p.add_argument("--seed", type=int, default=0, help="initialisation seed of an untrained model")
+    p.add_argument("--seed", type=int, default=0,
+                   help="initialisation seed of an untrained model, and the split seed for --device-ir linear")
     p.add_argument("--device-ir", default=None,
-                   help="the device's IR to compare against: a .npy or .wav file, or 'tank' for the "
-                        "synthetic tank of params.yaml (data.tank) at --sample-rate")
+                   help="the device's IR to compare against: a .npy or .wav file, 'tank' for the "
+                        "synthetic tank of params.yaml (data.tank) at --sample-rate, or 'linear' for the "
+                        "Linear IR baseline's estimate from the training pairs of --data (an estimate, "
+                        "for real datasets, which have no true IR)")
+    p.add_argument("--data", default=None, help="dataset folder for --device-ir linear")
+    p.add_argument("--split-file", default=None,
+                   help="split file for --device-ir linear (default: the seeded split of --split-method, --seed)")
+    p.add_argument("--split-method", default="random", choices=("random", "original"),
+                   help="split drawn for --device-ir linear without --split-file")
+    p.add_argument("--ir-seconds", type=float, default=None,
+                   help="length of the Linear IR estimate (s; default: the item length)")
+    p.add_argument("--ir-regularisation", type=float, default=None,
+                   help="Tikhonov floor of the Linear IR estimate, relative to the mean input power spectrum "
+                        "(default: the baselines' 1e-6)")
     p.add_argument("--f-start", type=float, default=defaults.f_start, help="sweep start frequency (Hz)")
     p.add_argument("--f-end", type=float, default=defaults.f_end, help="sweep end frequency (Hz; default Nyquist)")
     p.add_argument("--sweep-seconds", type=float, default=defaults.duration, help="sweep duration (s)")
@@ -74,7 +91,8 @@ def run_ir(args: argparse.Namespace) -> None:
         raise UserError(str(err)) from None
     if args.block_size is not None and args.block_size < 1:
         raise UserError("--block-size must be >= 1")
-    device_ir = _device_ir(args.device_ir, fs) if args.device_ir else None
+    reference = _device_reference(args, fs) if args.device_ir else None
+    device_ir = None if reference is None else reference.ir
 
     process = model_processor(model, block_size=args.block_size)
     measurement = measure_ir(process, fs, spec)
@@ -96,12 +114,16 @@ def run_ir(args: argparse.Namespace) -> None:
         "checkpoint": str(args.checkpoint) if args.checkpoint else None,
         "measurement": measurement.summary(),
         "stability": stability.to_dict(),
+        "device_reference": None if reference is None else reference.summary(),
         "systems": [s.summary() for s in systems],
         "table": json.loads(table.to_json(orient="records")),
     }
     write_json_atomic(out / "rt60.json", _finite(record))
     figures = {"fig16": plots.plot_impulse_responses(systems), "fig17": plots.plot_waterfalls(systems),
                "fig18": plots.plot_rt60(table), "fig19": plots.plot_energy_decay(systems)}
+    if reference is not None and reference.is_estimate:
+        for figure in figures.values():
+            figure.suptitle("device reference: Linear IR estimate from the training pairs", fontsize="small")
     for key, figure in figures.items():
         png = io.BytesIO()
         figure.savefig(png, format="png", dpi=FIGURE_DPI)
@@ -111,6 +133,8 @@ def run_ir(args: argparse.Namespace) -> None:
           + (f"{t30.rt60_s:.3f} s" if t30.ok else f"refused ({t30.reason})")
           + f"; stable: {stability.stable}{' (' + stability.reason + ')' if stability.reason else ''}; "
           f"written to {out}")
+    if reference is not None:
+        print(reference.describe())
 
 
 def _load_model(name: str, checkpoint: str | None, seed: int) -> "torch.nn.Module":  # noqa: F821
@@ -135,12 +159,13 @@ def _load_model(name: str, checkpoint: str | None, seed: int) -> "torch.nn.Modul
     return model
 
 
-def _device_ir(source: str, sample_rate: int) -> "numpy.ndarray":  # noqa: F821
-    """The device IR from a .npy/.wav file, or the params.yaml synthetic tank's true IR."""
-    import numpy as np
-
+def _device_reference(args: argparse.Namespace, sample_rate: int) -> "DeviceReference":  # noqa: F821
+    """The device's reference IR for ``--device-ir``: the params.yaml synthetic tank's true IR
+    (``tank``), the Linear IR estimate from ``--data`` (``linear``), or a .npy/.wav file."""
+    from springstudy.acoustics.reference import LINEAR, DeviceIRError, DeviceReference, device_reference
     from springstudy.cli import UserError
 
+    source = args.device_ir
     if source == "tank":
         from springstudy.config import ConfigError, load_params
         from springstudy.data.tank import SpringTank, TankParams
@@ -149,24 +174,17 @@ def _device_ir(source: str, sample_rate: int) -> "numpy.ndarray":  # noqa: F821
             tank = dict(load_params()["data"]["tank"])
         except (ConfigError, KeyError, TypeError) as err:
             raise UserError(f"--device-ir tank needs params.yaml with data.tank ({err})") from None
-        return SpringTank(TankParams.from_dict({**tank, "sample_rate": sample_rate})).impulse_response
-    path = Path(source)
-    if not path.is_file():
-        raise UserError(f"{path}: device IR not found")
-    if path.suffix == ".npy":
-        ir = np.load(path)
-    elif path.suffix == ".wav":
-        import soundfile
-
-        ir, rate = soundfile.read(path, dtype="float64", always_2d=False)
-        if rate != sample_rate:
-            raise UserError(f"{path} is at {rate} Hz, the model at {sample_rate} Hz (--sample-rate)")
-    else:
-        raise UserError(f"{path}: a device IR must be .npy or .wav")
-    ir = np.asarray(ir, dtype=np.float64)
-    if ir.ndim != 1 or ir.size == 0:
-        raise UserError(f"{path}: expected a mono impulse response, got shape {ir.shape}")
-    return ir
+        ir = SpringTank(TankParams.from_dict({**tank, "sample_rate": sample_rate})).impulse_response
+        return DeviceReference(ir=ir, sample_rate=sample_rate, kind="true",
+                               source="the synthetic tank of params.yaml (data.tank), true IR")
+    if source.strip().lower() == LINEAR and args.data is None:
+        raise UserError(f"--device-ir {LINEAR} needs --data (the dataset whose training pairs it is estimated from)")
+    try:
+        return device_reference(source, sample_rate, data=args.data, split_file=args.split_file, seed=args.seed,
+                                split_method=args.split_method, ir_seconds=args.ir_seconds,
+                                regularisation=args.ir_regularisation)
+    except DeviceIRError as err:
+        raise UserError(str(err)) from None
 
 
 def _wav_bytes(ir: "numpy.ndarray", sample_rate: int) -> bytes:  # noqa: F821

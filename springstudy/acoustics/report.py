@@ -10,7 +10,7 @@ against the device, as ``reports/tables/rt60.csv`` holds them.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,10 @@ DEVICE = "device"
 
 #: Columns of the RT60 table, in order.
 RT60_COLUMNS = ("system", "band", "method", "rt60_s", "error_pct")
+#: Columns of the RT60 table over several sample rates (the study's ``rt60.csv``): the rate
+#: leads, and ``reference`` says what each row's device is (``true``, ``estimate`` or ``file``;
+#: see :mod:`springstudy.acoustics.reference`).
+RT60_RATE_COLUMNS = ("sample_rate", *RT60_COLUMNS, "reference")
 
 
 @dataclass
@@ -105,6 +109,30 @@ def rt60_table(systems: Sequence[SystemAcoustics], device: str | None = DEVICE) 
             rows.append({"system": system.name, "band": key[0], "method": key[1],
                          "rt60_s": estimate.rt60_s, "error_pct": error})
     return pd.DataFrame(rows, columns=list(RT60_COLUMNS))
+
+
+def rt60_table_by_rate(groups: Mapping[int, tuple[Sequence[SystemAcoustics], str | None]],
+                       device: str | None = DEVICE) -> "pandas.DataFrame":  # noqa: F821
+    """One long table over several sample rates, columns :data:`RT60_RATE_COLUMNS`.
+
+    ``groups[rate] = (systems, reference)``: each rate's systems (its device among them) go
+    through :func:`rt60_table`, so errors are relative to the device *at the same rate*;
+    ``reference`` (what that device is: ``true``, ``estimate`` or ``file``; None leaves the
+    cell empty) fills the ``reference`` column of that rate's rows. Rates keep the given order.
+    """
+    import pandas as pd
+
+    frames = []
+    for rate, (systems, reference) in groups.items():
+        if any(float(s.sample_rate) != float(rate) for s in systems):
+            raise ValueError(f"systems at {sorted({s.sample_rate for s in systems})} Hz grouped under {rate} Hz")
+        frame = rt60_table(systems, device)
+        frame.insert(0, "sample_rate", int(rate))
+        frame["reference"] = reference
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=list(RT60_RATE_COLUMNS))
+    return pd.concat(frames, ignore_index=True)[list(RT60_RATE_COLUMNS)]
 
 
 def write_rt60_table(table: "pandas.DataFrame", path: str | Path) -> Path:  # noqa: F821
