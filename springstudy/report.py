@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,10 +118,10 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _environment(root: Path) -> str:
-    path = root / "reports" / "environment.json"
+def _environment(reports: Path) -> str:
+    path = reports / "environment.json"
     if not path.is_file():
-        return "_reports/environment.json is missing (stage `environment`)._"
+        return f"_{path} is missing (stage `environment`)._"
     env = json.loads(path.read_text())
     packages = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items())
     gpu = env.get("gpu") or "none"
@@ -128,15 +129,15 @@ def _environment(root: Path) -> str:
             f"torch threads {env.get('torch_threads')}); GPU: {gpu}.")
 
 
-def _models(root: Path) -> str:
+def _models(reports: Path) -> str:
     from springstudy.models import config_table
 
     table = config_table()
     return _frame_markdown(table)
 
 
-def _training(root: Path, profile: str) -> str:
-    folder = root / "reports" / "metrics" / "train"
+def _training(reports: Path, profile: str) -> str:
+    folder = reports / "metrics" / "train"
     rows = [json.loads(p.read_text()) | {"run": p.stem} for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
     if not rows:
         return "_No training metrics found (stages `train@<run>`)._"
@@ -146,15 +147,25 @@ def _training(root: Path, profile: str) -> str:
     return _frame_markdown(frame[columns])
 
 
-_EXTRAS = {"environment": lambda root, profile: _environment(root), "models": lambda root, profile: _models(root),
-           "training": _training}
+_EXTRAS = {"environment": lambda reports, profile: _environment(reports),
+           "models": lambda reports, profile: _models(reports), "training": _training}
 
 
-def build_report(root: str | Path, profile: str, tables_dir: str | Path = "reports/tables",
-                 figures_dir: str | Path = "figures") -> tuple[str, list[str]]:
-    """The report as Markdown (figure links relative to ``root/reports``) and the list of missing items."""
+def build_report(root: str | Path, profile: str, reports_dir: str | Path | None = None,
+                 figures_dir: str | Path | None = None, link_base: str | Path | None = None,
+                 ) -> tuple[str, list[str]]:
+    """The report as Markdown and the list of missing items.
+
+    A profile's results live in ``reports/<profile>/`` (tables/, metrics/, environment.json)
+    and ``figures/<profile>/`` unless ``reports_dir`` / ``figures_dir`` say otherwise (relative
+    to ``root``). Figure links are relative to ``link_base`` (default: ``reports_dir``), the
+    folder the Markdown is written to.
+    """
     root = Path(root)
-    tables_dir, figures_dir = root / tables_dir, root / figures_dir
+    reports = root / (reports_dir if reports_dir is not None else Path("reports") / profile)
+    figures_dir = root / (figures_dir if figures_dir is not None else Path("figures") / profile)
+    tables_dir = reports / "tables"
+    base = Path(link_base) if link_base is not None else reports
     parts = [f"# springstudy: the study report ({profile} profile)", "",
              "Neural modelling of a spring reverb: a reproduction, correction and extension of the 2023 thesis "
              "*Neural Audio Effect Modelling Strategies for a Spring Reverb*. Every number below was produced "
@@ -164,7 +175,7 @@ def build_report(root: str | Path, profile: str, tables_dir: str | Path = "repor
     for section in SECTIONS:
         parts += [f"## {section.title}", "", section.text, ""]
         if section.extra:
-            parts += [_EXTRAS[section.extra](root, profile), ""]
+            parts += [_EXTRAS[section.extra](reports, profile), ""]
         for stem in section.tables:
             text = _table_markdown(tables_dir, stem)
             if text is None:
@@ -176,7 +187,7 @@ def build_report(root: str | Path, profile: str, tables_dir: str | Path = "repor
             if not found:
                 missing.append(f"figure {pattern}")
             for path in found:
-                rel = Path("..") / path.relative_to(root)
+                rel = Path(os.path.relpath(path.resolve(), base.resolve()))
                 parts += [f"![{path.stem}]({rel.as_posix()})", ""]
     parts += ["## Corrections to the thesis", ""] + [f"- {c}" for c in CORRECTIONS] + [""]
     if missing:
@@ -204,12 +215,14 @@ def markdown_to_html(markdown_text: str, base: Path, title: str = "springstudy r
             f"</head><body>\n{body}\n</body></html>\n")
 
 
-def write_report(root: str | Path, profile: str, out_md: str | Path = "reports/study.md",
-                 out_html: str | Path = "reports/study.html", **dirs: Any) -> list[str]:
-    """Build the report and write its Markdown and HTML; returns what was missing."""
+def write_report(root: str | Path, profile: str, out_md: str | Path | None = None,
+                 out_html: str | Path | None = None, **dirs: Any) -> list[str]:
+    """Build the report and write its Markdown and HTML (default ``reports/<profile>/study.md``
+    and ``study.html``); returns what was missing."""
     root = Path(root)
-    text, missing = build_report(root, profile, **dirs)
-    md_path, html_path = root / out_md, root / out_html
+    md_path = root / (out_md if out_md is not None else Path("reports") / profile / "study.md")
+    html_path = root / (out_html if out_html is not None else Path("reports") / profile / "study.html")
+    text, missing = build_report(root, profile, link_base=md_path.parent, **dirs)
     write_bytes_atomic(md_path, text.encode())
     write_bytes_atomic(html_path, markdown_to_html(text, md_path.parent).encode())
     return missing

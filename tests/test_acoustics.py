@@ -21,7 +21,7 @@ import torch
 from pyroomacoustics.experimental import measure_rt60
 from scipy import signal
 
-from springstudy.acoustics import (DECAY_RANGES, LINEAR, METHOD_LABELS, METHODS, OCTAVE_BANDS, RT60_COLUMNS,
+from springstudy.acoustics import (AUTO, DECAY_RANGES, LINEAR, METHOD_LABELS, METHODS, OCTAVE_BANDS, RT60_COLUMNS,
                                    RT60_RATE_COLUMNS, DecayRangeError, DeviceIRError, SweepSpec, analyse_ir,
                                    check_stability, decay_estimate, decay_time, device_reference,
                                    energy_decay_curve, energy_decay_relief, estimate_device_ir,
@@ -393,6 +393,24 @@ def test_linear_estimate_reference_has_the_tanks_rt60(tank_dataset) -> None:
     again = estimate_device_ir(tank_dataset, split, ir_seconds=1.0)
     assert again.ir.size == FS and str(split) in again.source
     np.testing.assert_allclose(again.ir, estimate.ir[:FS], rtol=1e-6, atol=1e-9 * np.abs(estimate.ir).max())
+
+
+def test_auto_reference_is_the_true_ir_when_there_is_one_else_the_estimate(tank_dataset, tmp_path) -> None:
+    """The pipeline passes ``auto``: a synthetic dataset's tank_ir.wav, or for a real dataset
+    (no tank_ir.wav) the Linear IR estimate, so switching to real data is one parameter."""
+    import shutil
+
+    auto = device_reference(AUTO, FS, data=tank_dataset, seed=3)
+    assert auto.kind == "true"
+    np.testing.assert_array_equal(auto.ir, read_device_ir(tank_dataset / "tank_ir.wav", FS).ir)
+    real = tmp_path / "real"
+    shutil.copytree(tank_dataset, real)
+    (real / "tank_ir.wav").unlink()
+    estimate = device_reference(AUTO, FS, data=real, seed=3)
+    assert estimate.kind == "estimate"
+    np.testing.assert_allclose(estimate.ir, device_reference(LINEAR, FS, data=tank_dataset, seed=3).ir)
+    with pytest.raises(DeviceIRError, match="give its folder"):
+        device_reference(AUTO, FS)
 
 
 def test_device_reference_errors_name_the_file(tank_dataset, tmp_path) -> None:

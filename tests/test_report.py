@@ -14,25 +14,29 @@ from springstudy.report import CORRECTIONS, SECTIONS, build_report, write_report
 
 
 def test_report_collects_tables_figures_and_missing(tmp_path: Path) -> None:
-    (tmp_path / "reports" / "tables").mkdir(parents=True)
-    (tmp_path / "figures").mkdir()
-    (tmp_path / "reports" / "tables" / "table8_baselines.md").write_text("| model | esr |\n| --- | --- |\n| Naive | 1.4 |\n")
-    (tmp_path / "reports" / "tables" / "rt60.csv").write_text("system,band,method,rt60_s,error_pct\ndevice,broadband,t30,2.5,0\n")
+    reports = tmp_path / "reports" / "smoke"
+    (reports / "tables").mkdir(parents=True)
+    (tmp_path / "figures" / "smoke").mkdir(parents=True)
+    (reports / "tables" / "table8_baselines.md").write_text("| model | esr |\n| --- | --- |\n| Naive | 1.4 |\n")
+    (reports / "tables" / "rt60.csv").write_text("system,band,method,rt60_s,error_pct\ndevice,broadband,t30,2.5,0\n")
     fig, ax = plt.subplots()
     ax.plot([0, 1])
-    fig.savefig(tmp_path / "figures" / "fig16_ir.png")
-    (tmp_path / "reports" / "environment.json").write_text(json.dumps({"python": "3.11.7", "packages": {"torch": "2.11.0"},
+    fig.savefig(tmp_path / "figures" / "smoke" / "fig16_ir.png")
+    # another profile's results are not this profile's
+    (tmp_path / "reports" / "quick" / "tables").mkdir(parents=True)
+    (tmp_path / "reports" / "quick" / "tables" / "table9_16k.md").write_text("| quick |\n| --- |\n")
+    (reports / "environment.json").write_text(json.dumps({"python": "3.11.7", "packages": {"torch": "2.11.0"},
                                                                         "cpu": "X", "cpu_count": 2, "gpu": None}))
     text, missing = build_report(tmp_path, "smoke")
     assert "| Naive | 1.4 |" in text                        # Markdown table taken as is
     assert "| device | broadband | t30 | 2.5 | 0 |" in text  # CSV rendered
-    assert "![fig16_ir](../figures/fig16_ir.png)" in text
+    assert "![fig16_ir](../../figures/smoke/fig16_ir.png)" in text
     assert "torch 2.11.0" in text
     assert "table table9_16k" in missing and "figure fig17_*.png" in missing
     assert all(c in text for c in CORRECTIONS)
     assert [s.title for s in SECTIONS][0] == "Environment"
 
     assert write_report(tmp_path, "smoke") == missing
-    html = (tmp_path / "reports" / "study.html").read_text()
+    html = (reports / "study.html").read_text()
     assert "data:image/png;base64," in html and "<table>" in html
-    assert (tmp_path / "reports" / "study.md").read_text() == text
+    assert (reports / "study.md").read_text() == text

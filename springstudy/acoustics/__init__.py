@@ -19,7 +19,7 @@ from springstudy.acoustics.decay import (DECAY_RANGES, METHOD_LABELS, METHODS, N
                                          energy_decay_curve, fit_decay, lundeby, octave_band,
                                          rt60_t20, rt60_t30, rt60_t60, schroeder_edc)
 from springstudy.acoustics.relief import DecayRelief, energy_decay_relief
-from springstudy.acoustics.reference import (LINEAR, REFERENCE_KINDS, DeviceIRError, DeviceReference,
+from springstudy.acoustics.reference import (AUTO, LINEAR, REFERENCE_KINDS, DeviceIRError, DeviceReference,
                                              device_reference, estimate_device_ir, read_device_ir)
 from springstudy.acoustics.report import (DEVICE, RT60_COLUMNS, RT60_RATE_COLUMNS, SystemAcoustics, analyse_ir,
                                           rt60_table, rt60_table_by_rate, write_rt60_table)
@@ -38,7 +38,7 @@ def register_ir(sub: "argparse._SubParsersAction") -> None:  # noqa: F821
 
 
 __all__ = [
-    "DECAY_RANGES", "DEVICE", "LINEAR", "METHODS", "METHOD_LABELS", "NOISE_MARGIN_DB", "OCTAVE_BANDS",
+    "AUTO", "DECAY_RANGES", "DEVICE", "LINEAR", "METHODS", "METHOD_LABELS", "NOISE_MARGIN_DB", "OCTAVE_BANDS",
     "REFERENCE_KINDS", "RT60_COLUMNS", "RT60_RATE_COLUMNS", "DecayEstimate", "DecayRangeError", "DecayRelief",
     "DeviceIRError", "DeviceReference", "EnergyDecay", "IRMeasurement",
     "NoiseFloor", "StabilityResult", "SweepSpec", "SystemAcoustics", "analyse_ir", "band_decay_times",

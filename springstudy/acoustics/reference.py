@@ -29,6 +29,11 @@ import numpy as np
 
 #: ``device_ir`` value asking for the Linear IR estimate from the dataset's training pairs.
 LINEAR = "linear"
+#: ``device_ir`` value asking for the dataset's true IR where it has one (a synthetic dataset's
+#: ``tank_ir.wav``), else the :data:`LINEAR` estimate (a real dataset): the pipeline's default.
+AUTO = "auto"
+#: File name of a synthetic dataset's true impulse response.
+TANK_IR_FILE = "tank_ir.wav"
 #: What a reference is: the device's true IR, an estimate from data, or a file taken as given.
 REFERENCE_KINDS = ("true", "estimate", "file")
 
@@ -161,9 +166,17 @@ def device_reference(source: str | Path, sample_rate: int, data: str | Path | No
                      split_method: str = "random", ir_seconds: float | None = None,
                      regularisation: float | None = None) -> DeviceReference:
     """The reference named by ``source``: :data:`LINEAR` estimates it from ``data``'s training
-    pairs (:func:`estimate_device_ir`, which needs ``data``); anything else is a ``.wav`` or
+    pairs (:func:`estimate_device_ir`, which needs ``data``); :data:`AUTO` reads ``data``'s
+    ``tank_ir.wav`` where it exists and estimates otherwise; anything else is a ``.wav`` or
     ``.npy`` path (:func:`read_device_ir`)."""
-    if str(source).strip().lower() == LINEAR:
+    keyword = str(source).strip().lower()
+    if keyword == AUTO:
+        if data is None:
+            raise DeviceIRError(f"device IR {AUTO!r} looks in a dataset's folder for {TANK_IR_FILE}: give its folder")
+        if (Path(data) / TANK_IR_FILE).is_file():
+            return read_device_ir(Path(data) / TANK_IR_FILE, sample_rate)
+        keyword = LINEAR
+    if keyword == LINEAR:
         if data is None:
             raise DeviceIRError(f"device IR {LINEAR!r} is estimated from a dataset's training pairs: give its folder")
         return estimate_device_ir(data, split_file, seed, split_method, ir_seconds, regularisation, sample_rate)
