@@ -96,7 +96,12 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--crop-seconds", type=float, default=None)
+    p.add_argument("--crop-context-seconds", type=float, default=None,
+                   help="input history fed before each crop, outside the loss")
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--alpha", type=float, default=None, help="weight of the time-domain term (thesis eq. 3.1: 0.5)")
+    p.add_argument("--time-term", choices=("mae", "esr"), default=None,
+                   help="time-domain term of the loss: mae (thesis eq. 3.1) or esr")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-tensorboard", action="store_true")
@@ -107,7 +112,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
         from springstudy.train import TrainConfig, TrainingError, config_from_params, train
 
         overrides = {"max_steps": args.max_steps, "max_epochs": args.max_epochs, "batch_size": args.batch_size,
-                     "crop_seconds": args.crop_seconds, "lr": args.lr, "seed": args.seed, "threads": args.threads,
+                     "crop_seconds": args.crop_seconds, "crop_context_seconds": args.crop_context_seconds,
+                     "lr": args.lr, "alpha": args.alpha, "time_term": args.time_term, "seed": args.seed,
+                     "threads": args.threads,
                      "split_file": args.split, "tensorboard": False if args.no_tensorboard else None}
         try:
             if args.params:

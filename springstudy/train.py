@@ -62,6 +62,8 @@ class TrainConfig:
     max_epochs: int | None = 1000
     batch_size: int = 16
     crop_seconds: float | None = 1.0        # training crop; None = whole items
+    crop_context_seconds: float = 0.0       # input history fed before each crop (zeros before the
+                                            # item's start), excluded from the loss
     val_seconds: float | None = None        # validate on the first N seconds; None = whole items
     val_items: int | None = None            # validate on the first N validation items; None = all
     val_every: int | None = None            # steps between validations; None = once per epoch
@@ -73,6 +75,7 @@ class TrainConfig:
     patience: int = 25                      # early stopping, in validations
     grad_clip: float | None = 1.0
     alpha: float = 0.5                      # thesis eq. 3.1
+    time_term: str = "mae"                  # eq. 3.1's time-domain term: mae (thesis) or esr
     pre_emphasis: float = 0.85              # for the esr_pre metric in the summary
     seed: int = 20231
     model_overrides: dict[str, Any] = field(default_factory=dict)
@@ -121,14 +124,26 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
 
 
 def crop_batch(split: SplitTensors, items: np.ndarray, length: int | None, seed: int,
-               epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dry and wet crops of ``items``, each at an offset drawn from ``default_rng([seed, epoch, item])``."""
+               epoch: int, context: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dry and wet crops of ``items``, each at an offset drawn from ``default_rng([seed, epoch, item])``.
+
+    With ``context`` > 0 the dry crop starts ``context`` samples earlier (zeros before the
+    item's start, as the item is heard from silence), so the model sees the input history
+    that produced the wet crop; the wet crop keeps ``length`` samples. The offsets do not
+    depend on ``context``.
+    """
     n = split.dry.shape[-1]
     if length is None or length >= n:
         return split.dry[items], split.wet[items]
     starts = [int(np.random.default_rng([seed, epoch, int(i)]).integers(0, n - length + 1)) for i in items]
-    dry = torch.stack([split.dry[i, :, s:s + length] for i, s in zip(items, starts)])
     wet = torch.stack([split.wet[i, :, s:s + length] for i, s in zip(items, starts)])
+    if context <= 0:
+        dry = torch.stack([split.dry[i, :, s:s + length] for i, s in zip(items, starts)])
+        return dry, wet
+    dry = split.dry.new_zeros((len(items), split.dry.shape[1], context + length))
+    for row, (i, s) in enumerate(zip(items, starts)):
+        first = max(0, s - context)
+        dry[row, :, context - (s - first):] = split.dry[i, :, first:s + length]
     return dry, wet
 
 
@@ -242,6 +257,9 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
     train_set, val_set = splits["train"], splits["validation"]
     n_train = len(train_set.ids)
     crop = None if config.crop_seconds is None else int(round(config.crop_seconds * sample_rate))
+    context = 0 if crop is None else int(round(config.crop_context_seconds * sample_rate))
+    if context < 0:
+        raise TrainingError(f"crop_context_seconds must be >= 0, not {config.crop_context_seconds}")
     shortest = min(crop or train_set.dry.shape[-1], train_set.dry.shape[-1], val_set.dry.shape[-1])
     if config.alpha < 1.0 and shortest <= max(MRSTFT_FFT_SIZES) // 2:
         raise TrainingError(f"crops or items of {shortest} samples are too short for the MR-STFT loss "
@@ -257,7 +275,7 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
             model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=config.lr_factor, patience=config.lr_patience)
-    loss_fn = ThesisLoss(config.alpha)
+    loss_fn = ThesisLoss(config.alpha, config.time_term)
 
     steps_per_epoch = math.ceil(n_train / config.batch_size)
     limits = [s for s in (config.max_steps, None if config.max_epochs is None else config.max_epochs * steps_per_epoch)
@@ -320,11 +338,11 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
             epoch, position = divmod(step, steps_per_epoch)
             order = epoch_order(config.seed, epoch, n_train)
             items = order[position * config.batch_size:(position + 1) * config.batch_size]
-            dry, wet = crop_batch(train_set, items, crop, config.seed, epoch)
+            dry, wet = crop_batch(train_set, items, crop, config.seed, epoch, context)
             dry, wet = dry[rank::world].to(device), wet[rank::world].to(device)
             started = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(net(dry), wet)
+            loss = loss_fn(net(dry)[..., dry.shape[-1] - wet.shape[-1]:], wet)
             if not torch.isfinite(loss):
                 bad = [train_set.ids[i] for i in items]
                 raise TrainingError(
@@ -336,7 +354,7 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             state["train_seconds"] += time.perf_counter() - started
-            state["train_samples"] += int(dry.shape[0] * dry.shape[-1])
+            state["train_samples"] += int(wet.shape[0] * wet.shape[-1])
             state["step"] = step + 1
             loss_value = loss.item()
             bar.update(1)

@@ -69,6 +69,21 @@ def test_thesis_loss_is_half_l1_half_mrstft(pair: tuple[torch.Tensor, torch.Tens
         metrics.ThesisLoss(alpha=1.5)
 
 
+def test_esr_time_term_is_the_batch_error_to_signal_ratio(pair: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """time_term="esr": Σ over the whole batch of (ŷ − y)² over Σ y² (numpy), mixed with MR-STFT."""
+    pred, target = pair
+    p, t = pred.double().numpy(), target.double().numpy()
+    batch_esr = float(((p - t) ** 2).sum() / (t ** 2).sum())
+    assert metrics.thesis_loss(pred, target, alpha=1.0, time_term="esr").item() == pytest.approx(batch_esr, rel=1e-5)
+    mixed = 0.9 * batch_esr + 0.1 * auraloss.freq.MultiResolutionSTFTLoss()(pred, target).item()
+    assert metrics.thesis_loss(pred, target, alpha=0.9, time_term="esr").item() == pytest.approx(mixed, rel=1e-5)
+    # silence predicted: exactly 1, whatever the batch
+    assert metrics.thesis_loss(torch.zeros_like(target), target, alpha=1.0, time_term="esr").item() == \
+        pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="time_term"):
+        metrics.ThesisLoss(time_term="mse")
+
+
 def test_pre_emphasis_is_causal_first_order_fir(pair: tuple[torch.Tensor, torch.Tensor]) -> None:
     pred, target = pair
     coef = 0.9

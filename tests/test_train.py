@@ -16,7 +16,8 @@ from springstudy.cli import main
 from springstudy.data.synth import synthesize
 from springstudy.data.tank import TankParams
 from springstudy.metrics import ThesisLoss
-from springstudy.train import SplitTensors, TrainConfig, TrainingError, load_training_checkpoint, train
+from springstudy.train import (SplitTensors, TrainConfig, TrainingError, crop_batch, load_training_checkpoint,
+                               train)
 
 FS = 16_000
 #: A small GCN (2 gated layers of 8 channels) keeps each step to milliseconds on the CPU.
@@ -182,3 +183,50 @@ def test_distributed_gloo_two_processes_match_one(tmp_path: Path, smoke_data: Pa
     # The same global batch, gradients averaged over two shards: equal up to float rounding.
     for name in a:
         assert torch.allclose(a[name], b[name], rtol=1e-4, atol=1e-6), name
+
+
+def test_crop_context_is_the_input_history_before_the_crop(tensors: dict) -> None:
+    """With context, the dry crop is the `context` samples before the wet crop (zeros before the
+    item's start) followed by the same samples as the plain crop; offsets do not move."""
+    split = tensors["train"]
+    items = np.arange(8)
+    length, context = 600, 1500
+    plain_dry, plain_wet = crop_batch(split, items, length, seed=5, epoch=2)
+    dry, wet = crop_batch(split, items, length, seed=5, epoch=2, context=context)
+    torch.testing.assert_close(wet, plain_wet)
+    torch.testing.assert_close(dry[..., context:], plain_dry)
+    n = split.dry.shape[-1]
+    padded = torch.nn.functional.pad(split.dry, (context, 0))
+    for row, i in enumerate(items):
+        start = int(np.random.default_rng([5, 2, int(i)]).integers(0, n - length + 1))
+        torch.testing.assert_close(dry[row], padded[i, :, start:start + context + length])
+    assert any(int(np.random.default_rng([5, 2, int(i)]).integers(0, n - length + 1)) < context for i in items), \
+        "no crop near an item's start: the zero history is untested"
+
+
+def test_a_causal_model_sees_on_a_context_crop_what_it_sees_on_the_whole_item(tensors: dict) -> None:
+    """The point of the context: for a causal model whose receptive field fits in it, the output
+    over the crop equals the output of the whole item at the same place, so the loss compares
+    the target with what the model will produce at evaluation."""
+    from springstudy.models import build
+
+    model = build("GCN-250", seed=2, **SMALL).eval()
+    rf = int(model.receptive_field)
+    split = tensors["train"]
+    length = 500
+    dry, _ = crop_batch(split, np.arange(4), length, seed=1, epoch=0, context=rf - 1)
+    n = split.dry.shape[-1]
+    with torch.no_grad():
+        whole = model(split.dry[:4])
+        cropped = model(dry)[..., rf - 1:]
+    for row in range(4):
+        start = int(np.random.default_rng([1, 0, row]).integers(0, n - length + 1))
+        torch.testing.assert_close(cropped[row], whole[row, :, start:start + length], atol=1e-5, rtol=1e-4)
+
+
+def test_training_with_context_and_esr_loss_runs_and_rejects_negative_context(tmp_path: Path, tensors: dict) -> None:
+    result = train(_config(tmp_path / "ctx", crop_context_seconds=0.05, time_term="esr", alpha=0.9, max_steps=4),
+                   splits=tensors, sample_rate=FS, progress=False)
+    assert result.summary["steps"] == 4 and np.isfinite(result.summary["best_val_loss"])
+    with pytest.raises(TrainingError, match="crop_context_seconds"):
+        train(_config(tmp_path / "neg", crop_context_seconds=-0.1), splits=tensors, sample_rate=FS, progress=False)
