@@ -45,10 +45,10 @@ def _dvc(copy: Path, *args: str) -> str:
 
 def test_environment_stage_runs_then_is_up_to_date(project_copy: Path) -> None:
     _dvc(project_copy, "repro", "environment")
-    record = json.loads((project_copy / "reports" / "environment.json").read_text())
+    record = json.loads((project_copy / "reports" / "quick" / "environment.json").read_text())
     assert record["packages"]["torch"].startswith("2.11")
     assert record["cpu_count"] >= 1 and "gpu" in record
-    executed = project_copy / "reports" / "notebooks" / "00_environment.ipynb"
+    executed = project_copy / "reports" / "quick" / "notebooks" / "00_environment.ipynb"
     assert executed.is_file() and '"papermill"' in executed.read_text()
     again = _dvc(project_copy, "repro", "environment")
     assert "didn't change" in again or "up to date" in again
@@ -62,3 +62,31 @@ def test_data_stage_builds_the_smoke_profile(project_copy: Path) -> None:
         report = json.loads((project_copy / "data" / "smoke" / fmt / "tank.json").read_text())
         assert report["preset"] == "smoke" and report["format"] == fmt
     assert "didn't change" in _dvc(project_copy, "repro", "data")
+
+
+def test_one_runs_params_rerun_only_that_run(project_copy: Path) -> None:
+    """Two smoke training runs; editing one run's entry in train.runs changes that run only,
+    and `dvc metrics show` / `dvc plots show` read what the runs wrote."""
+    import yaml
+
+    params_path = project_copy / "params.yaml"
+    params_path.write_text(params_path.read_text().replace("profile: quick", "profile: smoke", 1))
+    runs = ["train@GCN-250_16k", "train@WaveNet-10_16k"]
+    _dvc(project_copy, "repro", *runs)
+    for run in ("GCN-250_16k", "WaveNet-10_16k"):
+        assert (project_copy / "reports" / "smoke" / "metrics" / "train" / f"{run}.json").is_file()
+        assert (project_copy / "reports" / "smoke" / "plots" / "train" / f"{run}.csv").is_file()
+    assert not (project_copy / "reports" / "quick" / "metrics").exists()     # profiles never mix
+    assert "didn't change" in _dvc(project_copy, "repro", *runs)
+
+    params = yaml.safe_load(params_path.read_text())
+    params["train"]["runs"]["GCN-250_16k"]["lr"] = 0.001
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    status = _dvc(project_copy, "status", *runs)
+    assert "train@GCN-250_16k" in status and "train@WaveNet-10_16k" not in status
+
+    shown = _dvc(project_copy, "metrics", "show")
+    assert "GCN-250_16k.json" in shown and "best_val_loss" in shown
+    plots = _dvc(project_copy, "plots", "show", "-o", "dvc_plots")
+    html = (project_copy / "dvc_plots" / "index.html").read_text()
+    assert "GCN-250_16k" in html and "val_loss" in html, plots
