@@ -31,7 +31,7 @@ test: setup
 	$(BIN)/python -m pytest tests notebooks --nbmake $(PYTEST_ARGS)
 
 lab: setup
-	$(BIN)/jupyter lab
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean-venv:
 	rm -rf $(VENV)
