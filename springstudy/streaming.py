@@ -14,13 +14,15 @@ Two paths compute the same thing:
   conditioning vector) into the convolution or output weights, the gate's tanh into a sigmoid
   (``tanh(a) = 2*sigmoid(2a) - 1``: torch's sigmoid is several times faster than its tanh on
   CPU, and the factors 2 and 1/2 are exact in floating point), biases of the 1x1 mixes into a
-  row of ones. A block then costs, per layer, one gather of the dilated taps, one matrix
-  product, three elementwise passes and one matrix product that writes the layer's output
-  straight into the next layer's history, all into preallocated buffers. Dead work of the
-  offline graph (the 1x1 mix of a gated stack's last layer, which feeds nothing) is skipped.
+  row of ones, a gated stack's output mix into its residual mixes. A block then costs, per
+  layer, one gather of the dilated taps, one matrix product, one or two elementwise passes (a
+  gated stack's gate is one compiled pass, :mod:`springstudy.recurrent_kernels`) and one
+  matrix product that writes the layer's output straight into the next layer's history, all
+  into preallocated buffers. Dead work of the offline graph (the 1x1 mix of a gated stack's
+  last layer, which feeds nothing) is skipped, and a TCN's one-channel last block keeps k
+  projections of its input instead of its 32 channels (:class:`ProjectedOutput`).
   LSTMs run torch's own (oneDNN) kernel with their state carried; GRUs run a compiled
-  recurrence (:mod:`springstudy.recurrent_kernels`, numba), as torch's CPU GRU dispatches
-  several operators per sample.
+  recurrence (numba), as torch's CPU GRU dispatches several operators per sample.
 - The *module* path (``fast=False``, and any model the fused path does not know): the model's
   own ``forward`` on a private copy whose ``CausalConv1d`` and recurrent submodules are given a
   stateful forward. It is the reference the fused path is tested against.
@@ -36,7 +38,8 @@ product over the block, the work the FLOP count describes (``springstudy.efficie
 from __future__ import annotations
 
 import copy
-from typing import Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +51,25 @@ from springstudy.models.causal import CausalConv1d
 DEFAULT_MAX_BLOCK = 4096
 
 
-class MirroredRingBuffer:
+class _Views:
+    """The strided views a buffer hands out, kept by (shape, offset): on a stream of equal blocks
+    the positions repeat, so after the first round a view costs a dictionary lookup instead of a
+    new tensor. Bounded: cleared when ``MAX_VIEWS`` are kept (random block sizes)."""
+
+    MAX_VIEWS = 512
+    data: torch.Tensor
+    views: dict[tuple, torch.Tensor]
+
+    def view(self, key: tuple, size: tuple[int, ...], stride: tuple[int, ...], offset: int) -> torch.Tensor:
+        view = self.views.get(key)
+        if view is None:
+            if len(self.views) >= self.MAX_VIEWS:
+                self.views.clear()
+            view = self.views[key] = self.data.as_strided(size, stride, offset)
+        return view
+
+
+class MirroredRingBuffer(_Views):
     """History of a (C, .) signal in a ring of length L stored twice (``data`` is (1, C, 2L)).
 
     After ``write(x)``, ``window(m)`` is a contiguous-in-time view of the last m <= L samples.
@@ -62,6 +83,7 @@ class MirroredRingBuffer:
         self.data = torch.zeros(1, channels, 2 * length, dtype=dtype, device=device)
         self.rows = self.data[0]  # (C, 2L) view
         self.position = 0  # where the next sample goes, in [0, L)
+        self.views: dict[tuple, torch.Tensor] = {}
 
     def write(self, x: torch.Tensor) -> None:
         """Append the block ``x`` (..., C, n), n <= L."""
@@ -80,12 +102,12 @@ class MirroredRingBuffer:
         w = self.position
         if w + n > self.length:
             return None
-        return self.data.as_strided((self.channels, n), (2 * self.length, 1), w)
+        return self.view((n, w), (self.channels, n), (2 * self.length, 1), w)
 
     def commit(self, target: torch.Tensor, n: int) -> None:
         """Mirror the n samples just computed into ``target = write_target(n)``; advance."""
-        w = self.position
-        self.data.as_strided((self.channels, n), (2 * self.length, 1), w + self.length).copy_(target)
+        w = self.position + self.length
+        self.view((n, w), (self.channels, n), (2 * self.length, 1), w).copy_(target)
         self.position = (w + n) % self.length
 
     def window(self, m: int) -> torch.Tensor:
@@ -93,21 +115,28 @@ class MirroredRingBuffer:
         end = self.position + self.length
         return self.data[..., end - m:end]
 
-    def taps(self, kernel_size: int, dilation: int, n: int) -> torch.Tensor:
+    def taps(self, kernel_size: int, dilation: int, n: int, channels: Optional[int] = None) -> torch.Tensor:
         """The k dilated taps of the last n outputs, (k, C, n): tap j = window[j*d : j*d + n].
 
         The window spans the history (k-1)*d plus the n newest samples; a view, never a copy.
+        ``channels`` takes only the first rows (default: all C).
         """
         start = self.position + self.length - (kernel_size - 1) * dilation - n
-        return self.data.as_strided((kernel_size, self.channels, n),
-                                    (dilation, 2 * self.length, 1), start)
+        return self.view((n, start, kernel_size, dilation, channels),
+                         (kernel_size, channels or self.channels, n), (dilation, 2 * self.length, 1), start)
+
+    def diagonal_taps(self, kernel_size: int, dilation: int, n: int) -> torch.Tensor:
+        """Row j's tap j of the last n outputs, (k, n): row j delayed by (k-1-j)*d; a view."""
+        start = self.position + self.length - (kernel_size - 1) * dilation - n
+        return self.view((n, start, kernel_size, dilation, "diagonal"), (kernel_size, n),
+                         (dilation + 2 * self.length, 1), start)
 
     def reset(self) -> None:
         self.data.zero_()
         self.position = 0
 
 
-class ShiftingBuffer:
+class ShiftingBuffer(_Views):
     """History of a (C, .) signal in one linear buffer with room for several blocks.
 
     Blocks are written one after the other after the history; when the room runs out, the last
@@ -125,6 +154,7 @@ class ShiftingBuffer:
         self.size = history + room
         self.data = torch.zeros(1, channels, self.size, dtype=dtype, device=device)
         self.position = history  # where the next sample goes; the history ends here
+        self.views: dict[tuple, torch.Tensor] = {}
 
     def write_target(self, n: int) -> torch.Tensor:
         """A (C, n) view to compute the next n samples into (moves the history if needed)."""
@@ -135,7 +165,7 @@ class ShiftingBuffer:
             # position >= room > 2*history here, so source and destination do not overlap.
             self.data[..., :h] = self.data[..., self.position - h:self.position]
             self.position = h
-        return self.data.as_strided((self.channels, n), (self.size, 1), self.position)
+        return self.view((n, self.position), (self.channels, n), (self.size, 1), self.position)
 
     def commit(self, target: torch.Tensor, n: int) -> None:
         """The n samples are in ``target = write_target(n)``: advance."""
@@ -152,10 +182,17 @@ class ShiftingBuffer:
         """The last m samples (m <= history + the last block), (1, C, m), a view."""
         return self.data[..., self.position - m:self.position]
 
-    def taps(self, kernel_size: int, dilation: int, n: int) -> torch.Tensor:
+    def taps(self, kernel_size: int, dilation: int, n: int, channels: Optional[int] = None) -> torch.Tensor:
         """The k dilated taps of the last n outputs, (k, C, n), a view (see MirroredRingBuffer)."""
-        return self.data.as_strided((kernel_size, self.channels, n), (dilation, self.size, 1),
-                                    self.position - (kernel_size - 1) * dilation - n)
+        start = self.position - (kernel_size - 1) * dilation - n
+        return self.view((n, start, kernel_size, dilation, channels),
+                         (kernel_size, channels or self.channels, n), (dilation, self.size, 1), start)
+
+    def diagonal_taps(self, kernel_size: int, dilation: int, n: int) -> torch.Tensor:
+        """Row j's tap j of the last n outputs, (k, n), a view (see MirroredRingBuffer)."""
+        start = self.position - (kernel_size - 1) * dilation - n
+        return self.view((n, start, kernel_size, dilation, "diagonal"), (kernel_size, n),
+                         (dilation + self.size, 1), start)
 
     def reset(self) -> None:
         self.data.zero_()
@@ -178,6 +215,15 @@ def history_buffer(channels: int, history: int, max_block: int, dtype: torch.dty
         return ShiftingBuffer(channels, history, SHIFT_ROOM_BLOCKS * max_block, dtype, device)
     length = -(-(history + max_block) // max_block) * max_block
     return MirroredRingBuffer(channels, length, dtype, device)
+
+
+def regrown(ring: MirroredRingBuffer | ShiftingBuffer, history: int,
+            max_block: int) -> MirroredRingBuffer | ShiftingBuffer:
+    """A buffer for blocks up to ``max_block`` that starts with the last ``history`` samples of ``ring``."""
+    kept = ring.window(history).clone()
+    new = history_buffer(ring.channels, history, max_block, ring.data.dtype, ring.data.device)
+    new.write(kept)
+    return new
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,15 +370,17 @@ class ConvInput:
     The weight carries the bias as an extra first column, matched by a row of ones above the
     gathered taps, so the convolution is one ``torch.mm`` into a preallocated output. The ones
     row is row 0 of every convolution's matrix, so convolutions of different sizes can share
-    one buffer without overwriting each other's ones.
+    one buffer without overwriting each other's ones. The history may carry ``ring_channels``
+    rows, more than the convolution reads (a gated stack's running output sum rides there).
     """
 
     def __init__(self, in_channels: int, kernel_size: int, dilation: int, weight: torch.Tensor,
-                 bias: torch.Tensor, max_block: int) -> None:
+                 bias: torch.Tensor, max_block: int, ring_channels: Optional[int] = None) -> None:
         self.in_channels, self.kernel_size, self.dilation = in_channels, kernel_size, dilation
         self.history = (kernel_size - 1) * dilation
         self.weight = torch.cat([bias.reshape(-1, 1), weight], dim=1).contiguous()  # (C_out, 1 + k*C_in)
-        self.ring = history_buffer(in_channels, self.history, max_block, weight.dtype, weight.device)
+        self.ring = history_buffer(ring_channels or in_channels, self.history, max_block, weight.dtype,
+                                   weight.device)
 
     @property
     def columns(self) -> int:
@@ -347,13 +395,48 @@ class ConvInput:
 
     def gather(self, taps: torch.Tensor, n: int) -> None:
         """Copy the dilated taps of the n newest samples into ``taps`` (k, C_in, n)."""
-        taps.copy_(self.ring.taps(self.kernel_size, self.dilation, n))
+        taps.copy_(self.ring.taps(self.kernel_size, self.dilation, n, self.in_channels))
 
     def resize(self, max_block: int) -> None:
-        history = self.ring.window(self.history).clone()
-        self.ring = history_buffer(self.in_channels, self.history, max_block, self.weight.dtype,
-                                   self.weight.device)
-        self.ring.write(history)
+        self.ring = regrown(self.ring, self.history, max_block)
+
+
+class ProjectedOutput:
+    """A causal convolution with one output channel (and a 1x1 residual of its input) that keeps
+    projections of its input instead of the input itself.
+
+    y[t] = b + sum_j w_j . x[t - (k-1-j) d] needs, per block, k delayed windows of all C_in
+    input channels. Projected first, p_j = w_j . x and r = res . x (k + 1 rows, fewer than C_in
+    when k + 1 < C_in), only row j of the history is read at delay (k-1-j) d: the k taps are one
+    strided view (``diagonal_taps``) and their sum one matrix product. A TCN's last block
+    (32 channels -> 1, histories of 80,000 samples) reads k rows a block instead of 32k.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, residual: torch.Tensor, kernel_size: int,
+                 dilation: int, max_block: int) -> None:
+        self.kernel_size, self.dilation = kernel_size, dilation
+        self.history = (kernel_size - 1) * dilation
+        # (k + 1, C_in): tap j's weights (tap-major, as ``tap_major`` lays them out), then the residual.
+        self.projection = torch.cat([weight.reshape(kernel_size, -1), residual]).contiguous()
+        self.bias = bias.reshape(1, 1)
+        self.ones = torch.ones(1, kernel_size, dtype=weight.dtype)
+        self.ring = history_buffer(kernel_size + 1, self.history, max_block, weight.dtype, weight.device)
+
+    def __call__(self, x: torch.Tensor, scratch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Project the block ``x`` (C_in, n) into the history; return (the convolution's output,
+        a new (1, n) tensor, and the residual, a (1, n) view)."""
+        n, k, ring = x.shape[-1], self.kernel_size, self.ring
+        target = ring.write_target(n)
+        if target is None:
+            ring.write(torch.mm(self.projection, x, out=scratch))
+        else:
+            torch.mm(self.projection, x, out=target)
+            ring.commit(target, n)
+        out = torch.addmm(self.bias, self.ones, ring.diagonal_taps(k, self.dilation, n))
+        return out, ring.window(n)[0, k:]
+
+    def resize(self, max_block: int) -> None:
+        self.ring = regrown(self.ring, self.history, max_block)
 
 
 class FusedPlan:
@@ -381,10 +464,14 @@ class FusedPlan:
         self.cached: dict[int, dict] = {}
         self.laid_out = 0  # block length the shared ones rows are currently laid out for
 
+    def histories(self) -> list[ConvInput | ProjectedOutput]:
+        """Everything that keeps a history (resized on a longer block, zeroed on reset)."""
+        return self.inputs
+
     def views(self, n: int) -> dict:
         if n > self.max_block:
             new_max = max(n, 2 * self.max_block)
-            for conv in self.inputs:
+            for conv in self.histories():
                 conv.resize(new_max)
             self.allocate(new_max)
         views = self.cached.get(n)
@@ -399,46 +486,69 @@ class FusedPlan:
         return views
 
     def reset(self) -> None:
-        for conv in self.inputs:
+        for conv in self.histories():
             conv.ring.reset()
 
-    def emit(self, ring: MirroredRingBuffer | ShiftingBuffer, n: int, base: torch.Tensor, weight: torch.Tensor,
-             rhs: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
-        """Write ``base + weight @ rhs`` as the next n samples of ``ring``; return them (a view)."""
+    def emit(self, ring: MirroredRingBuffer | ShiftingBuffer, n: int, base: Optional[torch.Tensor],
+             weight: torch.Tensor, rhs: torch.Tensor, scratch: torch.Tensor) -> torch.Tensor:
+        """Write ``base + weight @ rhs`` (``weight @ rhs`` if base is None) as the next n samples
+        of ``ring``; return them (a view)."""
         target = ring.write_target(n)
-        if target is not None:
-            torch.addmm(base, weight, rhs, out=target)
-            ring.commit(target, n)
-            return target
-        ring.write(torch.addmm(base, weight, rhs, out=scratch))
-        return ring.window(n)[0]
+        out = scratch if target is None else target
+        if base is None:
+            torch.mm(weight, rhs, out=out)
+        else:
+            torch.addmm(base, weight, rhs, out=out)
+        if target is None:
+            ring.write(out)
+            return ring.window(n)[0]
+        ring.commit(target, n)
+        return target
 
 
 class TCNPlan(FusedPlan):
-    """TCN blocks: conv (BatchNorm and FiLM folded) -> PReLU, plus the 1x1 residual of the input."""
+    """TCN blocks: conv (BatchNorm and FiLM folded) -> PReLU, plus the 1x1 residual of the input.
+
+    The last block (C -> 1) runs on projected taps (:class:`ProjectedOutput`) when its kernel
+    has fewer taps than it has input channels, as every named TCN's does.
+    """
 
     def __init__(self, model: nn.Module, cond: Optional[torch.Tensor], max_block: int) -> None:
         self.inputs, self.alphas, self.residuals, self.out_channels = [], [], [], []
-        for block in model.blocks:
+        self.projected: Optional[ProjectedOutput] = None
+        blocks = list(model.blocks)
+        for i, block in enumerate(blocks):
             conv = block.conv
-            c_out = conv.out_channels
+            c_out, k = conv.out_channels, conv.kernel_size[0]
             weight = conv.weight.detach()
             bias = conv.bias.detach() if conv.bias is not None else torch.zeros(c_out, dtype=weight.dtype)
             bn_scale, bn_shift = batch_norm_affine(block.bn, c_out, weight)
             gamma, beta = film_affine(block.film, cond, c_out, weight)
             scale, shift = gamma * bn_scale, gamma * bn_shift + beta
-            self.inputs.append(ConvInput(conv.in_channels, conv.kernel_size[0], conv.dilation[0],
-                                         tap_major(weight) * scale[:, None], bias * scale + shift,
-                                         max_block))
-            self.alphas.append(block.act.weight.detach())
-            self.residuals.append(block.res.weight.detach()[:, :, 0].contiguous())  # (C_out, C_in)
+            weight, bias = tap_major(weight) * scale[:, None], bias * scale + shift
+            alpha = block.act.weight.detach()
+            # One PReLU slope (nn.PReLU's default) is a leaky ReLU, which runs in place.
+            self.alphas.append(float(alpha) if alpha.numel() == 1 else alpha)
+            residual = block.res.weight.detach()[:, :, 0].contiguous()  # (C_out, C_in)
+            if i == len(blocks) - 1 and i > 0 and c_out == 1 and k + 1 < conv.in_channels:
+                self.projected = ProjectedOutput(weight, bias, residual, k, conv.dilation[0], max_block)
+                break
+            self.inputs.append(ConvInput(conv.in_channels, k, conv.dilation[0], weight, bias, max_block))
+            self.residuals.append(residual)
             self.out_channels.append(c_out)
         self.allocate(max_block)
 
+    def histories(self) -> list[ConvInput | ProjectedOutput]:
+        return self.inputs + ([self.projected] if self.projected is not None else [])
+
     def workspace_sizes(self) -> dict[str, int]:
-        return {"columns": max(c.columns for c in self.inputs),
-                "activation": max(self.out_channels),
-                "scratch": max(c.in_channels for c in self.inputs)}
+        sizes = {"columns": max(c.columns for c in self.inputs),
+                 "activation": max(self.out_channels),
+                 "scratch": max(c.in_channels for c in self.inputs)}
+        if self.projected is not None:
+            sizes["projection"] = self.projected.kernel_size + 1
+            sizes["scratch"] = max(sizes["scratch"], self.out_channels[-1])
+        return sizes
 
     def make_views(self, n: int) -> dict:
         views: dict = {"ones": [], "columns": [], "taps": [], "current": [], "activation": [],
@@ -451,7 +561,15 @@ class TCNPlan(FusedPlan):
             views["current"].append(taps[-1])  # the last tap is the block's own input
             views["activation"].append(self.workspace.matrix("activation", c_out, n))
             views["scratch"].append(self.workspace.matrix("scratch", conv.in_channels, n))
+        if self.projected is not None:
+            views["projection"] = self.workspace.matrix("projection", self.projected.kernel_size + 1, n)
+            # The last block's input is only projected: it goes to scratch, not to a history.
+            views["scratch"].append(self.workspace.matrix("scratch", self.out_channels[-1], n))
         return views
+
+    @staticmethod
+    def activate(x: torch.Tensor, alpha: float | torch.Tensor) -> torch.Tensor:
+        return F.leaky_relu_(x, alpha) if isinstance(alpha, float) else F.prelu(x, alpha)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[-1]
@@ -461,11 +579,21 @@ class TCNPlan(FusedPlan):
         for i, conv in enumerate(self.inputs):
             conv.gather(v["taps"][i], n)
             pre = torch.mm(conv.weight, v["columns"][i], out=v["activation"][i])
-            activated = F.prelu(pre, self.alphas[i])
+            activated = self.activate(pre, self.alphas[i])
+            residual, current = self.residuals[i], v["current"][i]
             if i == last:
-                return torch.addmm(activated, self.residuals[i], v["current"][i])
-            self.emit(self.inputs[i + 1].ring, n, activated, self.residuals[i], v["current"][i],
-                      v["scratch"][i + 1])
+                if self.projected is None:
+                    return torch.addmm(activated, residual, current)
+                block = torch.addmm(activated, residual, current, out=v["scratch"][i + 1])
+                out, skip = self.projected(block, v["projection"])
+                return self.activate(out, self.alphas[i + 1]).add_(skip)
+            ring = self.inputs[i + 1].ring
+            target = ring.write_target(n) if residual.shape[1] == 1 else None
+            if target is not None:  # a 1-channel input: the residual is a broadcast product
+                torch.addcmul(activated, residual, current, out=target)
+                ring.commit(target, n)
+            else:
+                self.emit(ring, n, activated, residual, current, v["scratch"][i + 1])
         raise AssertionError("unreachable")
 
 
@@ -474,10 +602,21 @@ class GatedStackPlan(FusedPlan):
 
     Per layer l with input x_l: h = conv(x_l); z = tanh(h_a) * sigmoid(h_b) (FiLM: gamma*z+beta);
     x_{l+1} = R_l z + r_l + x_l; output = sum_l w_l z_l + c. With u = sigmoid(2 h_a) and
-    g = sigmoid(h_b), z = 2 (u - 1/2) g: one sigmoid over both halves and two elementwise passes
-    give q = u*g - g/2, and the factor 2 (and FiLM) goes into R_l, w_l and the biases. The q's
-    of all layers live in one matrix, each followed by a row of ones that carries the mix's
-    bias, so the residual mix is one matrix product and the output mix one more.
+    g = sigmoid(h_b), z = (2u - 1) g: one in-place sigmoid over both halves and one
+    ``addcmul`` give q = g - 2ug = -z over u, and the sign (and FiLM) goes into R_l, w_l and the
+    biases; in float32 both passes are one compiled pass (``compiled_gate``) with the same q.
+    The output's running sum s_l = sum_{i<l} w_i z_i rides as an extra row of each layer's
+    input history, so a layer's residual mix and its share of the output mix are one
+    (C+1, 1+C) matrix product, written straight into the next layer's history:
+    [x_{l+1}; s_{l+1}] = [x_l; s_l] + [[r_l, R_l]; [0, w_l]] @ [1; q_l]. The last layer only adds
+    its share to the output (its residual mix feeds nothing); the constant c rides on its row of
+    ones. Every layer reuses one small gate buffer, laid out [x | 1 | u (then q) | g].
+
+    The first layer reads the 1-channel input x itself. A GCN's does anyway (its residual
+    broadcasts x over the C rows). A WaveNet's x_0 = W_in x + b_in (its 1x1 input projection) is
+    folded into the first convolution and residual, so x_0 is never formed: the convolution reads
+    [x; v], v = 1 on the signal and 0 in the causal zero padding (where x_0 is 0, not b_in), with
+    weights W_0 W_in and W_0 b_in; the residual mix takes x with weights W_in and b_in as a bias.
     """
 
     def __init__(self, model: nn.Module, cond: Optional[torch.Tensor], max_block: int) -> None:
@@ -486,84 +625,123 @@ class GatedStackPlan(FusedPlan):
         final = model.linear_mix if wavenet else model.mix
         dtype = final.weight.dtype
         self.channels = channels = layers[0].channels
-        self.stride = channels + 1  # rows per layer in the gate matrix: q_l and a ones row
         self.inputs, self.mixes = [], []
         final_weight = final.weight.detach()[0, :, 0]  # (L*C,)
-        final_bias = final.bias.detach().clone() if final.bias is not None else torch.zeros(1, dtype=dtype)
-        final_ext = torch.zeros(1, len(layers) * self.stride, dtype=dtype)
+        constant = final.bias.detach().reshape(()) if final.bias is not None else torch.zeros((), dtype=dtype)
         gate_scale = torch.cat([torch.full((channels,), 2.0, dtype=dtype),
                                 torch.ones(channels, dtype=dtype)])
+        zeros = torch.zeros(channels, dtype=dtype)
+        if wavenet:  # the input projection's weight and bias, folded into the first layer
+            projection = model.input_layer
+            x_weight = projection.weight.detach()[:, 0, 0]
+            x_bias = projection.bias.detach() if projection.bias is not None else zeros
+        else:  # a GCN's first residual adds x to every channel
+            x_weight, x_bias = torch.ones(channels, dtype=dtype), zeros
+        last = len(layers) - 1
         for l, layer in enumerate(layers):
             conv = layer.hidden if wavenet else layer.conv
             mix = layer.residual if wavenet else layer.mix
-            weight = conv.weight.detach()
+            weight = conv.weight.detach()  # (2C, C_in, k)
             bias = conv.bias.detach() if conv.bias is not None else torch.zeros(2 * channels, dtype=dtype)
+            in_channels = conv.in_channels
+            if l == 0 and wavenet:  # a convolution over [x; v] (see the class docstring)
+                weight = torch.stack([torch.einsum("ock,c->ok", weight, x_weight),
+                                      torch.einsum("ock,c->ok", weight, x_bias)], dim=1)
+                in_channels = 2
             # tanh(a) = 2*sigmoid(2a) - 1: the tanh half's weights and bias are doubled (exact).
-            self.inputs.append(ConvInput(conv.in_channels, conv.kernel_size[0], conv.dilation[0],
+            self.inputs.append(ConvInput(in_channels, conv.kernel_size[0], conv.dilation[0],
                                          tap_major(weight) * gate_scale[:, None], bias * gate_scale,
-                                         max_block))
+                                         max_block, ring_channels=None if l == 0 else channels + 1))
             gamma, beta = film_affine(layer.film, cond, channels, weight)
-            z_scale = 2.0 * gamma  # z_film = 2*gamma*q + beta
+            z_scale = -gamma  # z_film = -gamma*q + beta
             w = final_weight[l * channels:(l + 1) * channels]
-            final_ext[0, l * self.stride:l * self.stride + channels] = w * z_scale
-            final_bias = final_bias + (w * beta).sum()
+            constant = constant + (w * beta).sum()
+            skip_row = torch.cat([torch.zeros(1, dtype=dtype), w * z_scale])[None, :]  # (1, 1+C)
+            if l == last:
+                self.out_weight = skip_row
+                break
             mix_weight = mix.weight.detach()[:, :, 0]
-            mix_bias = mix.bias.detach() if mix.bias is not None else torch.zeros(channels, dtype=dtype)
-            self.mixes.append(torch.cat([mix_weight * z_scale[None, :],
-                                         (mix_bias + mix_weight @ beta)[:, None]], dim=1).contiguous())
-        final_ext[0, channels] = final_bias[0]  # the output bias rides on layer 0's ones row
-        self.final_weight = final_ext
-        if wavenet:
-            self.input_weight = model.input_layer.weight.detach()[:, :, 0].contiguous()  # (C, 1)
-            self.input_bias = model.input_layer.bias.detach().reshape(-1, 1)
-        else:
-            self.input_weight = None
+            mix_bias = mix.bias.detach() if mix.bias is not None else zeros
+            mix_bias = mix_bias + mix_weight @ beta + (x_bias if l == 0 else zeros)
+            rows = torch.cat([torch.cat([mix_bias[:, None], mix_weight * z_scale[None, :]], dim=1), skip_row])
+            if l == 0:  # a leading column for the input row: the residual is [x | 1 | q]
+                rows = torch.cat([torch.cat([x_weight, torch.zeros(1, dtype=dtype)])[:, None], rows], dim=1)
+            self.mixes.append(rows.contiguous())  # (C+1, [1 +] 1 + C)
+        self.out_weight[0, 0] = constant  # the output's constant rides on the last ones row
+        self.gate_kernel = compiled_gate(dtype)
         self.allocate(max_block)
 
     def workspace_sizes(self) -> dict[str, int]:
         return {"columns": max(c.columns for c in self.inputs),
-                "hidden": 2 * self.channels,
-                "gates": len(self.inputs) * self.stride,
-                "scratch": self.channels}
+                "gate": 2 * self.channels + 2,
+                "scratch": self.channels + 1}
 
     def make_views(self, n: int) -> dict:
-        c, stride = self.channels, self.stride
-        gates = self.workspace.matrix("gates", len(self.inputs) * self.stride, n)
-        hidden = self.workspace.matrix("hidden", 2 * c, n)
-        views: dict = {"gates": gates, "hidden": hidden, "u": hidden[:c], "g": hidden[c:],
-                       "scratch": self.workspace.matrix("scratch", c, n),
-                       "ones": [gates[l * stride + c] for l in range(len(self.inputs))],
-                       "columns": [], "taps": [], "q": [], "z": []}
+        c = self.channels
+        gate = self.workspace.matrix("gate", 2 * c + 2, n)  # rows: x, ones, u (then q), g
+        scratch = self.workspace.matrix("scratch", c + 1, n)
+        # The first layer's input: x, or [x; v] with v = 1 (the ones row below x).
+        views: dict = {"x": gate[0:1], "input": gate[:self.inputs[0].in_channels], "ones": [gate[1]],
+                       "scratch": scratch, "layers": []}
         for l, conv in enumerate(self.inputs):
             columns, taps = conv.columns_view(self.workspace, n)
             views["ones"].append(columns[0])
-            views["columns"].append(columns)
-            views["taps"].append(taps)
-            views["q"].append(gates[l * stride:l * stride + c])
-            views["z"].append(gates[l * stride:(l + 1) * stride])
+            if l + 1 < len(self.inputs):
+                mix, following = self.mixes[l], self.inputs[l + 1].ring
+            else:
+                mix, following = self.out_weight, None
+            rhs = gate[0 if mix.shape[1] == c + 2 else 1:c + 2]  # [x |] 1 | q
+            views["layers"].append((conv.ring, conv.kernel_size, conv.dilation, conv.in_channels, taps,
+                                    conv.weight, columns, mix, rhs, following))
+        views["hidden"], views["u"], views["g"] = gate[2:], gate[2:c + 2], gate[c + 2:]
+        views["hidden_array"] = gate[2:].numpy() if self.gate_kernel is not None else None
         return views
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[-1]
         v = self.views(n)
-        first = self.inputs[0]
-        if self.input_weight is not None:  # WaveNet: 1x1 input projection 1 -> C
-            base = self.emit(first.ring, n, self.input_bias, self.input_weight, x, v["scratch"])
-        else:  # GCN: the 1-channel input; its residual add broadcasts over the C channels
-            first.ring.write(x)
-            base = x
+        scratch = v["scratch"]
+        v["x"].copy_(x)
+        self.inputs[0].ring.write(v["input"])
+        base = None  # the first residual comes from the x row of the gate buffer
         hidden, u, g = v["hidden"], v["u"], v["g"]
-        last = len(self.inputs) - 1
-        for l, conv in enumerate(self.inputs):
-            conv.gather(v["taps"][l], n)
-            torch.mm(conv.weight, v["columns"][l], out=hidden)
-            hidden.sigmoid_()
-            q = torch.mul(u, g, out=v["q"][l])
-            q.sub_(g, alpha=0.5)
-            if l < last:  # the last layer's mix feeds nothing: skipped
-                base = self.emit(self.inputs[l + 1].ring, n, base, self.mixes[l], v["z"][l],
-                                 v["scratch"])
-        return torch.mm(self.final_weight, v["gates"])
+        kernel, hidden_array = self.gate_kernel, v["hidden_array"]
+        mm, addmm, addcmul = torch.mm, torch.addmm, torch.addcmul
+        for ring, k, d, c_in, taps, weight, columns, mix, rhs, following in v["layers"]:
+            taps.copy_(ring.taps(k, d, n, c_in))
+            mm(weight, columns, out=hidden)
+            if kernel is not None:  # q = -z over u, in one compiled pass
+                kernel(hidden_array)
+            else:
+                hidden.sigmoid_()
+                addcmul(g, u, g, value=-2.0, out=u)  # q = g - 2ug = -z, over u
+            if following is None:  # the last layer: its share of the output
+                break
+            target = following.write_target(n)
+            if target is None:  # the block wraps around the end of a ring
+                base = self.emit(following, n, base, mix, rhs, scratch)
+                continue
+            if base is None:  # the first layer: its residual is the x row of rhs
+                mm(mix, rhs, out=target)
+            else:
+                addmm(base, mix, rhs, out=target)
+            following.commit(target, n)
+            base = target
+        if base is None:  # a one-layer stack
+            return mm(mix, rhs)
+        return addmm(base[self.channels:], mix, rhs)
+
+
+def compiled_gate(dtype: torch.dtype) -> Optional[Callable[[Any], None]]:
+    """The compiled gated activation (:func:`springstudy.recurrent_kernels.gated_activation`)
+    for float32, or None (other dtypes, or numba missing): then torch's sigmoid and addcmul."""
+    if dtype != torch.float32:
+        return None
+    try:
+        from springstudy.recurrent_kernels import gated_activation
+    except ImportError:
+        return None
+    return gated_activation
 
 
 class CompiledGRU:

@@ -140,6 +140,66 @@ def test_full_size_named_model_streams(name, block):
     torch.testing.assert_close(stream(streamer, x, sizes), offline, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("num_blocks", [2, 4])
+def test_tcn_last_block_on_projected_taps(num_blocks):
+    """A TCN whose last block (C -> 1) has fewer taps than channels keeps the projections of its
+    input, not the input (ProjectedOutput); random blocks, growth from a tiny ring, reset."""
+    model = with_batch_norm_statistics(build("TCN-1800", seed=1, num_blocks=num_blocks, channels=8,
+                                             kernel_size=3, cond_dim=2)).eval()
+    for module in model.modules():  # FiLM away from the identity
+        if module.__class__.__name__ == "FiLM":
+            module.adaptor.weight.data.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(8))
+    x = 0.5 * torch.randn(1, 1, LENGTH, generator=torch.Generator().manual_seed(2))
+    cond = torch.randn(1, 2, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        offline = model(x, cond)
+    for max_block in (8, 4096):
+        streamer = Streamer(model, cond=cond, max_block=max_block)
+        assert streamer.path == "fused" and streamer.runner.projected is not None
+        torch.testing.assert_close(stream(streamer, x, random_blocks(LENGTH, seed=3)), offline,
+                                   atol=1e-5, rtol=0)
+        streamer.reset()
+        torch.testing.assert_close(stream(streamer, x, random_blocks(LENGTH, seed=4)), offline,
+                                   atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name, overrides", [("WaveNet-24", dict(channels=4)),
+                                             ("GCN-2500", dict(channels=4, num_layers=6))])
+def test_gated_stack_gate_paths(name, overrides):
+    """Gated stacks run the compiled gate in float32 (what the other tests stream) and torch's
+    sigmoid/addcmul otherwise; both equal the offline model."""
+    for dtype, compiled in ((torch.float32, True), (torch.float64, False)):
+        model = build(name, seed=1, **overrides).eval().to(dtype)
+        x = 0.5 * torch.randn(1, 1, LENGTH, generator=torch.Generator().manual_seed(2)).to(dtype)
+        with torch.no_grad():
+            offline = model(x)
+        streamer = Streamer(model, max_block=64)
+        assert streamer.path == "fused" and (streamer.runner.gate_kernel is not None) == compiled
+        torch.testing.assert_close(stream(streamer, x, random_blocks(LENGTH, seed=3)), offline,
+                                   atol=1e-5, rtol=0)
+
+
+def test_compiled_gate_matches_tanh_sigmoid():
+    """The compiled gate against float64 tanh * sigmoid, from tiny to saturating arguments."""
+    np = pytest.importorskip("numpy")
+    from springstudy.recurrent_kernels import gated_activation
+
+    gen = torch.Generator().manual_seed(0)
+    scales = torch.tensor([1e-30, 1e-3, 0.5, 3.0, 30.0, 300.0, 1e30])
+    h = (torch.randn(2 * 7, 1024, generator=gen) * scales.repeat(2)[:, None]).float()
+    h[0, :4] = torch.tensor([0.0, -0.0, float("inf"), float("-inf")])
+    h[7, :4] = torch.tensor([float("inf"), float("-inf"), 0.0, -0.0])
+    h[1, 4], h[9, 5] = float("nan"), float("nan")  # a NaN passes through, as in torch
+    array = h.numpy().copy()
+    gated_activation(array)
+    a, b = h[:7].double() / 2, h[7:].double()  # rows hold 2a (doubled weights) and b
+    expected = -torch.tanh(a) * torch.sigmoid(b)
+    got = torch.from_numpy(array[:7]).double()
+    assert torch.equal(got.isnan(), expected.isnan()) and expected.isnan().sum() == 2
+    torch.testing.assert_close(got, expected, atol=3e-7, rtol=0, equal_nan=True)
+    assert np.array_equal(array[7:], h[7:].numpy(), equal_nan=True)  # the sigmoid half is left alone
+
+
 def test_mirrored_ring_buffer_matches_concatenated_history():
     ring = MirroredRingBuffer(channels=2, length=10, dtype=torch.float32, device=torch.device("cpu"))
     history = torch.zeros(1, 2, 10)
