@@ -80,10 +80,15 @@ def test_one_runs_params_rerun_only_that_run(project_copy: Path) -> None:
     assert "didn't change" in _dvc(project_copy, "repro", *runs)
 
     params = yaml.safe_load(params_path.read_text())
-    params["train"]["runs"]["GCN-250_16k"]["lr"] = 0.001
+    # a run's own profile entry: applies under this profile, to this run only
+    params["train"]["runs"]["GCN-250_16k"]["profiles"] = {"smoke": {"max_steps": 3}}
     params_path.write_text(yaml.safe_dump(params, sort_keys=False))
     status = _dvc(project_copy, "status", *runs)
     assert "train@GCN-250_16k" in status and "train@WaveNet-10_16k" not in status
+    ran = _dvc(project_copy, "repro", *runs)
+    assert "Running stage 'train@GCN-250_16k'" in ran and "Running stage 'train@WaveNet-10_16k'" not in ran
+    metrics = json.loads((project_copy / "reports" / "smoke" / "metrics" / "train" / "GCN-250_16k.json").read_text())
+    assert metrics["steps"] == 3
 
     shown = _dvc(project_copy, "metrics", "show")
     assert "GCN-250_16k.json" in shown and "best_val_loss" in shown
