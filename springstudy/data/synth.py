@@ -39,7 +39,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "egfxset": {
         "smoke": {"positions": ("Bridge", "Neck"), "strings": (1, 6), "frets": (0,)},
-        "quick": {"positions": formats.EGFXSET_POSITIONS, "strings": formats.EGFXSET_STRINGS, "frets": (0, 7, 14)},
+        "quick": {"positions": formats.EGFXSET_POSITIONS, "strings": formats.EGFXSET_STRINGS, "frets": (0, 12)},
         "paper": {"positions": formats.EGFXSET_POSITIONS, "strings": formats.EGFXSET_STRINGS,
                   "frets": formats.EGFXSET_FRETS},
     },
