@@ -62,14 +62,24 @@ def test_params_profiles_and_dvc_params_exist() -> None:
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     for name, stage in dvc["stages"].items():
         body = stage.get("do", stage)
+        foreach = stage.get("foreach", [])
+        if isinstance(foreach, str):            # foreach over a params mapping, e.g. ${train.runs}
+            node = params
+            for part in foreach.strip("${}").split("."):
+                node = node[part]
+            foreach = node
+        keys = list(foreach) if isinstance(foreach, dict) else [None]
         for key in body.get("params", []):
             if isinstance(key, dict):           # a params file of its own, e.g. search.yaml
                 assert all((ROOT / f).is_file() for f in key), f"stage {name}: missing {list(key)}"
                 continue
-            node = params
-            for part in key.split("."):
-                assert part in node, f"stage {name}: params.yaml has no {key}"
-                node = node[part]
+            for item_key in keys:
+                path = key if item_key is None else key.replace("${key}", item_key)
+                assert "${" not in path, f"stage {name}: unresolved {key}"
+                node = params
+                for part in path.split("."):
+                    assert part in node, f"stage {name}: params.yaml has no {path}"
+                    node = node[part]
 
 
 def test_resolve_profile_overrides() -> None:
