@@ -265,6 +265,22 @@ class Timing:
         return (max(self.times_s) - min(self.times_s)) / self.median_s
 
 
+def timed_repeats(run: Callable[[], object], repeats: int, audio_s: float,
+                  alongside: Callable[[], float] | None = None) -> Timing:
+    """Time ``repeats`` calls of ``run`` with ``time.perf_counter``; RTF = median / ``audio_s``.
+    ``alongside`` is called before, between and after the timed calls, untimed."""
+    times: list[float] = []
+    samples = [alongside()] if alongside else []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+        if alongside:
+            samples.append(alongside())
+    median = statistics.median(times)
+    return Timing(median / audio_s, median, audio_s, tuple(times), tuple(samples))
+
+
 def noise_signal(samples: int, seed: int = 0) -> torch.Tensor:
     """Seeded Gaussian noise (1, 1, samples) at ``SIGNAL_AMPLITUDE``."""
     gen = torch.Generator().manual_seed(seed)
@@ -296,22 +312,13 @@ def offline_rtf(model: nn.Module, sample_rate: int, seconds: float = OFFLINE_SEC
                 seconds = max(PROBE_SECONDS, math.floor(seconds * max_pass_s / predicted / PROBE_SECONDS)
                               * PROBE_SECONDS)
         x = noise_signal(int(round(seconds * sample_rate)))
-        times: list[float] = []
         for _ in range(warmup):
             started = time.perf_counter()
             model(x)
             elapsed = time.perf_counter() - started
             if budget_s is not None:
                 repeats = max(1, min(repeats, int(budget_s / max(elapsed, 1e-9))))
-        samples = [alongside()] if alongside else []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - started)
-            if alongside:
-                samples.append(alongside())
-    median = statistics.median(times)
-    return Timing(median / seconds, median, seconds, tuple(times), tuple(samples))
+        return timed_repeats(lambda: model(x), repeats, seconds, alongside)
 
 
 def streaming_rtf(model: nn.Module, sample_rate: int, block: int,
@@ -332,21 +339,16 @@ def streaming_rtf(model: nn.Module, sample_rate: int, block: int,
     signal = noise_signal(n_blocks * block)
     blocks = list(signal.split(block, dim=-1))
     audio = n_blocks * block / sample_rate
-    times = []
     with torch_threads(threads), torch.inference_mode():
         for i in range(n_warmup):
             streamer.process(blocks[i % n_blocks])
-        samples = [alongside()] if alongside else []
         process = streamer.process
-        for _ in range(repeats):
-            started = time.perf_counter()
+
+        def stream() -> None:
             for b in blocks:
                 process(b)
-            times.append(time.perf_counter() - started)
-            if alongside:
-                samples.append(alongside())
-    median = statistics.median(times)
-    return Timing(median / audio, median, audio, tuple(times), tuple(samples))
+
+        return timed_repeats(stream, repeats, audio, alongside)
 
 
 # --------------------------------------------------------------------------------------------

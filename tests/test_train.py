@@ -230,3 +230,23 @@ def test_training_with_context_and_esr_loss_runs_and_rejects_negative_context(tm
     assert result.summary["steps"] == 4 and np.isfinite(result.summary["best_val_loss"])
     with pytest.raises(TrainingError, match="crop_context_seconds"):
         train(_config(tmp_path / "neg", crop_context_seconds=-0.1), splits=tensors, sample_rate=FS, progress=False)
+
+
+def test_config_from_params_applies_a_runs_own_entry_and_profile() -> None:
+    """profile < format entry < the run's keys < the run's own profile entry < explicit overrides."""
+    from springstudy.train import config_from_params
+
+    params = {"seed": 7, "train": {
+        "lr": 0.005, "max_steps": None, "crop_seconds": None,
+        "formats": {"springset": {"batch_size": 16}},
+        "profiles": {"quick": {"max_steps": 40, "formats": {"springset": {"batch_size": 2}}}},
+        "runs": {"A": {"model": "GCN-250", "format": "springset", "lr": 0.001,
+                       "profiles": {"quick": {"crop_seconds": 0.5}}}}}}
+    quick = config_from_params("GCN-250", "o", None, params, "quick", format="springset", run="A")
+    assert (quick.lr, quick.max_steps, quick.batch_size, quick.crop_seconds, quick.seed) == (0.001, 40, 2, 0.5, 7)
+    paper = config_from_params("GCN-250", "o", None, params, "paper", format="springset", run="A", lr=0.01)
+    assert (paper.lr, paper.max_steps, paper.batch_size, paper.crop_seconds) == (0.01, None, 16, None)
+    with pytest.raises(TrainingError, match="has no run 'B'"):
+        config_from_params("GCN-250", "o", None, params, "quick", format="springset", run="B")
+    with pytest.raises(TrainingError, match="is GCN-250 on springset, not LSTM-96"):
+        config_from_params("LSTM-96", "o", None, params, "quick", format="springset", run="A")
