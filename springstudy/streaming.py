@@ -15,12 +15,14 @@ Two paths compute the same thing:
   (``tanh(a) = 2*sigmoid(2a) - 1``: torch's sigmoid is several times faster than its tanh on
   CPU, and the factors 2 and 1/2 are exact in floating point), biases of the 1x1 mixes into a
   row of ones, a gated stack's output mix into its residual mixes. A block then costs, per
-  layer, one gather of the dilated taps, one matrix product, one or two elementwise passes (a
-  gated stack's gate is one compiled pass, :mod:`springstudy.recurrent_kernels`) and one
-  matrix product that writes the layer's output straight into the next layer's history, all
-  into preallocated buffers. Dead work of the offline graph (the 1x1 mix of a gated stack's
-  last layer, which feeds nothing) is skipped, and a TCN's one-channel last block keeps k
-  projections of its input instead of its 32 channels (:class:`ProjectedOutput`).
+  layer, one gather of the dilated taps, one matrix product, one or two elementwise passes and
+  one matrix product that writes the layer's output straight into the next layer's history,
+  all into preallocated buffers. Float32 gated stacks (WaveNet, GCN) run all of that for all
+  layers in one compiled call per block (:class:`CompiledGatedStackPlan`,
+  :mod:`springstudy.conv_kernels`); other dtypes run it in torch operators. Dead work of the
+  offline graph (the 1x1 mix of a gated stack's last layer, which feeds nothing) is skipped,
+  and a TCN's one-channel last block keeps k projections of its input instead of its 32
+  channels (:class:`ProjectedOutput`).
   LSTMs run torch's own (oneDNN) kernel with their state carried; GRUs run a compiled
   recurrence (numba), as torch's CPU GRU dispatches several operators per sample.
 - The *module* path (``fast=False``, and any model the fused path does not know): the model's
@@ -38,8 +40,8 @@ product over the block, the work the FLOP count describes (``springstudy.efficie
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -597,78 +599,116 @@ class TCNPlan(FusedPlan):
         raise AssertionError("unreachable")
 
 
-class GatedStackPlan(FusedPlan):
-    """WaveNet / GCN: gated dilated convs with a 1x1 residual mix, all gates mixed to the output.
+@dataclass
+class FoldedGatedLayer:
+    """One gated layer with its eval-mode constants folded (see :func:`fold_gated_stack`)."""
+
+    weight: torch.Tensor  # (2C, k*C_in), tap-major; the tanh half doubled
+    bias: torch.Tensor  # (2C,), the tanh half doubled
+    kernel_size: int
+    dilation: int
+    in_channels: int
+    skip: torch.Tensor  # (C,): this layer's share of the output is skip . q
+    mix: Optional[torch.Tensor]  # (C, 1 + C): x_{l+1} = base + mix @ [1; q]; None for the last layer
+
+
+@dataclass
+class FoldedGatedStack:
+    layers: list[FoldedGatedLayer]
+    channels: int
+    x_weight: torch.Tensor  # (C,): the first layer's base is x_weight * x
+    constant: torch.Tensor  # () the output's constant
+    wavenet: bool  # the first layer reads [x; v] (v = 1 on real samples) instead of x
+
+
+def fold_gated_stack(model: nn.Module, cond: Optional[torch.Tensor]) -> FoldedGatedStack:
+    """WaveNet / GCN as per-layer matrices on q = -z, the gate's output with its sign flipped.
 
     Per layer l with input x_l: h = conv(x_l); z = tanh(h_a) * sigmoid(h_b) (FiLM: gamma*z+beta);
-    x_{l+1} = R_l z + r_l + x_l; output = sum_l w_l z_l + c. With u = sigmoid(2 h_a) and
-    g = sigmoid(h_b), z = (2u - 1) g: one in-place sigmoid over both halves and one
-    ``addcmul`` give q = g - 2ug = -z over u, and the sign (and FiLM) goes into R_l, w_l and the
-    biases; in float32 both passes are one compiled pass (``compiled_gate``) with the same q.
-    The output's running sum s_l = sum_{i<l} w_i z_i rides as an extra row of each layer's
-    input history, so a layer's residual mix and its share of the output mix are one
-    (C+1, 1+C) matrix product, written straight into the next layer's history:
-    [x_{l+1}; s_{l+1}] = [x_l; s_l] + [[r_l, R_l]; [0, w_l]] @ [1; q_l]. The last layer only adds
-    its share to the output (its residual mix feeds nothing); the constant c rides on its row of
-    ones. Every layer reuses one small gate buffer, laid out [x | 1 | u (then q) | g].
+    x_{l+1} = R_l z + r_l + x_l; output = sum_l w_l z_l + c. With tanh(a) = 2 sigmoid(2a) - 1
+    the tanh half's weights and bias are doubled (exact), so that a gate computes
+    q = -z from sigmoid(2 h_a) and sigmoid(h_b); the sign and FiLM go into R_l, w_l and the
+    biases. The last layer's residual mix feeds nothing and is dropped.
 
     The first layer reads the 1-channel input x itself. A GCN's does anyway (its residual
-    broadcasts x over the C rows). A WaveNet's x_0 = W_in x + b_in (its 1x1 input projection) is
-    folded into the first convolution and residual, so x_0 is never formed: the convolution reads
-    [x; v], v = 1 on the signal and 0 in the causal zero padding (where x_0 is 0, not b_in), with
-    weights W_0 W_in and W_0 b_in; the residual mix takes x with weights W_in and b_in as a bias.
+    broadcasts x over the C rows: ``x_weight`` = 1). A WaveNet's x_0 = W_in x + b_in (its 1x1
+    input projection) is folded into the first convolution and residual, so x_0 is never
+    formed: the convolution reads [x; v], v = 1 on the signal and 0 in the causal zero padding
+    (where x_0 is 0, not b_in), with weights W_0 W_in and W_0 b_in; the residual takes x with
+    weights W_in (``x_weight``) and b_in in its bias.
+    """
+    layers = list(model.layers)
+    wavenet = hasattr(model, "input_layer")
+    final = model.linear_mix if wavenet else model.mix
+    dtype = final.weight.dtype
+    channels = layers[0].channels
+    final_weight = final.weight.detach()[0, :, 0]  # (L*C,)
+    constant = final.bias.detach().reshape(()) if final.bias is not None else torch.zeros((), dtype=dtype)
+    gate_scale = torch.cat([torch.full((channels,), 2.0, dtype=dtype), torch.ones(channels, dtype=dtype)])
+    zeros = torch.zeros(channels, dtype=dtype)
+    if wavenet:  # the input projection's weight and bias, folded into the first layer
+        projection = model.input_layer
+        x_weight = projection.weight.detach()[:, 0, 0]
+        x_bias = projection.bias.detach() if projection.bias is not None else zeros
+    else:  # a GCN's first residual adds x to every channel
+        x_weight, x_bias = torch.ones(channels, dtype=dtype), zeros
+    folded = []
+    for l, layer in enumerate(layers):
+        conv = layer.hidden if wavenet else layer.conv
+        weight = conv.weight.detach()  # (2C, C_in, k)
+        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(2 * channels, dtype=dtype)
+        in_channels = conv.in_channels
+        if l == 0 and wavenet:  # a convolution over [x; v] (see above)
+            weight = torch.stack([torch.einsum("ock,c->ok", weight, x_weight),
+                                  torch.einsum("ock,c->ok", weight, x_bias)], dim=1)
+            in_channels = 2
+        gamma, beta = film_affine(layer.film, cond, channels, weight)
+        z_scale = -gamma  # z_film = -gamma*q + beta
+        w = final_weight[l * channels:(l + 1) * channels]
+        constant = constant + (w * beta).sum()
+        mix = None
+        if l < len(layers) - 1:
+            residual = layer.residual if wavenet else layer.mix
+            mix_weight = residual.weight.detach()[:, :, 0]
+            mix_bias = residual.bias.detach() if residual.bias is not None else zeros
+            mix_bias = mix_bias + mix_weight @ beta + (x_bias if l == 0 else zeros)
+            mix = torch.cat([mix_bias[:, None], mix_weight * z_scale[None, :]], dim=1).contiguous()
+        folded.append(FoldedGatedLayer(tap_major(weight) * gate_scale[:, None], bias * gate_scale,
+                                       conv.kernel_size[0], conv.dilation[0], in_channels,
+                                       (w * z_scale).contiguous(), mix))
+    return FoldedGatedStack(folded, channels, x_weight.contiguous(), constant, wavenet)
+
+
+class GatedStackPlan(FusedPlan):
+    """WaveNet / GCN (:func:`fold_gated_stack`) in torch operators: the path for dtypes other
+    than float32, or without numba (float32 runs :class:`CompiledGatedStackPlan`).
+
+    With u = sigmoid(2 h_a) and g = sigmoid(h_b), q = (1 - 2u) g: one in-place sigmoid over
+    both halves and one ``addcmul`` give q = g - 2ug over u. The output's running sum
+    s_l = sum_{i<l} w_i . q_i rides as an extra row of each layer's input history, so a layer's
+    residual mix and its share of the output mix are one (C+1, 1+C) matrix product, written
+    straight into the next layer's history: [x_{l+1}; s_{l+1}] = [x_l; s_l] + [[m_l, M_l];
+    [0, w_l]] @ [1; q_l]. The last layer only adds its share to the output; the constant c rides
+    on its row of ones. Every layer reuses one small gate buffer, laid out [x | 1 | u (then q) | g].
     """
 
     def __init__(self, model: nn.Module, cond: Optional[torch.Tensor], max_block: int) -> None:
-        layers = list(model.layers)
-        wavenet = hasattr(model, "input_layer")
-        final = model.linear_mix if wavenet else model.mix
-        dtype = final.weight.dtype
-        self.channels = channels = layers[0].channels
+        stack = fold_gated_stack(model, cond)
+        self.channels = channels = stack.channels
+        dtype = stack.x_weight.dtype
         self.inputs, self.mixes = [], []
-        final_weight = final.weight.detach()[0, :, 0]  # (L*C,)
-        constant = final.bias.detach().reshape(()) if final.bias is not None else torch.zeros((), dtype=dtype)
-        gate_scale = torch.cat([torch.full((channels,), 2.0, dtype=dtype),
-                                torch.ones(channels, dtype=dtype)])
-        zeros = torch.zeros(channels, dtype=dtype)
-        if wavenet:  # the input projection's weight and bias, folded into the first layer
-            projection = model.input_layer
-            x_weight = projection.weight.detach()[:, 0, 0]
-            x_bias = projection.bias.detach() if projection.bias is not None else zeros
-        else:  # a GCN's first residual adds x to every channel
-            x_weight, x_bias = torch.ones(channels, dtype=dtype), zeros
-        last = len(layers) - 1
-        for l, layer in enumerate(layers):
-            conv = layer.hidden if wavenet else layer.conv
-            mix = layer.residual if wavenet else layer.mix
-            weight = conv.weight.detach()  # (2C, C_in, k)
-            bias = conv.bias.detach() if conv.bias is not None else torch.zeros(2 * channels, dtype=dtype)
-            in_channels = conv.in_channels
-            if l == 0 and wavenet:  # a convolution over [x; v] (see the class docstring)
-                weight = torch.stack([torch.einsum("ock,c->ok", weight, x_weight),
-                                      torch.einsum("ock,c->ok", weight, x_bias)], dim=1)
-                in_channels = 2
-            # tanh(a) = 2*sigmoid(2a) - 1: the tanh half's weights and bias are doubled (exact).
-            self.inputs.append(ConvInput(in_channels, conv.kernel_size[0], conv.dilation[0],
-                                         tap_major(weight) * gate_scale[:, None], bias * gate_scale,
-                                         max_block, ring_channels=None if l == 0 else channels + 1))
-            gamma, beta = film_affine(layer.film, cond, channels, weight)
-            z_scale = -gamma  # z_film = -gamma*q + beta
-            w = final_weight[l * channels:(l + 1) * channels]
-            constant = constant + (w * beta).sum()
-            skip_row = torch.cat([torch.zeros(1, dtype=dtype), w * z_scale])[None, :]  # (1, 1+C)
-            if l == last:
+        for l, layer in enumerate(stack.layers):
+            self.inputs.append(ConvInput(layer.in_channels, layer.kernel_size, layer.dilation, layer.weight,
+                                         layer.bias, max_block, ring_channels=None if l == 0 else channels + 1))
+            skip_row = torch.cat([torch.zeros(1, dtype=dtype), layer.skip])[None, :]  # (1, 1+C)
+            if layer.mix is None:
+                skip_row[0, 0] = stack.constant  # the output's constant rides on the last ones row
                 self.out_weight = skip_row
                 break
-            mix_weight = mix.weight.detach()[:, :, 0]
-            mix_bias = mix.bias.detach() if mix.bias is not None else zeros
-            mix_bias = mix_bias + mix_weight @ beta + (x_bias if l == 0 else zeros)
-            rows = torch.cat([torch.cat([mix_bias[:, None], mix_weight * z_scale[None, :]], dim=1), skip_row])
+            rows = torch.cat([layer.mix, skip_row])
             if l == 0:  # a leading column for the input row: the residual is [x | 1 | q]
-                rows = torch.cat([torch.cat([x_weight, torch.zeros(1, dtype=dtype)])[:, None], rows], dim=1)
+                rows = torch.cat([torch.cat([stack.x_weight, torch.zeros(1, dtype=dtype)])[:, None], rows], dim=1)
             self.mixes.append(rows.contiguous())  # (C+1, [1 +] 1 + C)
-        self.out_weight[0, 0] = constant  # the output's constant rides on the last ones row
-        self.gate_kernel = compiled_gate(dtype)
         self.allocate(max_block)
 
     def workspace_sizes(self) -> dict[str, int]:
@@ -694,7 +734,6 @@ class GatedStackPlan(FusedPlan):
             views["layers"].append((conv.ring, conv.kernel_size, conv.dilation, conv.in_channels, taps,
                                     conv.weight, columns, mix, rhs, following))
         views["hidden"], views["u"], views["g"] = gate[2:], gate[2:c + 2], gate[c + 2:]
-        views["hidden_array"] = gate[2:].numpy() if self.gate_kernel is not None else None
         return views
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -705,16 +744,12 @@ class GatedStackPlan(FusedPlan):
         self.inputs[0].ring.write(v["input"])
         base = None  # the first residual comes from the x row of the gate buffer
         hidden, u, g = v["hidden"], v["u"], v["g"]
-        kernel, hidden_array = self.gate_kernel, v["hidden_array"]
         mm, addmm, addcmul = torch.mm, torch.addmm, torch.addcmul
         for ring, k, d, c_in, taps, weight, columns, mix, rhs, following in v["layers"]:
             taps.copy_(ring.taps(k, d, n, c_in))
             mm(weight, columns, out=hidden)
-            if kernel is not None:  # q = -z over u, in one compiled pass
-                kernel(hidden_array)
-            else:
-                hidden.sigmoid_()
-                addcmul(g, u, g, value=-2.0, out=u)  # q = g - 2ug = -z, over u
+            hidden.sigmoid_()
+            addcmul(g, u, g, value=-2.0, out=u)  # q = g - 2ug = -z, over u
             if following is None:  # the last layer: its share of the output
                 break
             target = following.write_target(n)
@@ -732,16 +767,90 @@ class GatedStackPlan(FusedPlan):
         return addmm(base[self.channels:], mix, rhs)
 
 
-def compiled_gate(dtype: torch.dtype) -> Optional[Callable[[Any], None]]:
-    """The compiled gated activation (:func:`springstudy.recurrent_kernels.gated_activation`)
-    for float32, or None (other dtypes, or numba missing): then torch's sigmoid and addcmul."""
-    if dtype != torch.float32:
-        return None
-    try:
-        from springstudy.recurrent_kernels import gated_activation
-    except ImportError:
-        return None
-    return gated_activation
+class CompiledGatedStackPlan:
+    """WaveNet / GCN in float32, one compiled call per block
+    (:func:`springstudy.conv_kernels.gated_stack_block`) on the folded stack of
+    :func:`fold_gated_stack`.
+
+    Each layer's input history is a plain ring (rows, history + max_block) in one flat array,
+    written once per sample; the kernel gathers a layer's taps, runs its convolution as a
+    register-tiled product, its gate, its share of the output and its residual mix, and writes
+    the next layer's input into its ring. The output's running sum and the residual's base (the
+    newest tap) never leave the work buffer.
+    """
+
+    def __init__(self, model: nn.Module, cond: Optional[torch.Tensor], max_block: int) -> None:
+        import numpy as np
+
+        from springstudy import conv_kernels as kernels
+
+        stack = fold_gated_stack(model, cond)
+        if stack.x_weight.dtype != torch.float32:
+            raise TypeError("the compiled gated stack runs float32 models")
+        self.kernel, self.channels, self.wavenet = kernels.gated_stack_block, stack.channels, stack.wavenet
+        last = len(stack.layers) - 1
+        pieces, offset = [], 0
+        self.meta = np.zeros((len(stack.layers), kernels.G_FIELDS), dtype=np.int64)
+        for l, layer in enumerate(stack.layers):
+            skip = torch.cat([(stack.constant if l == last else torch.zeros(())).reshape(1), layer.skip])
+            parts = {kernels.G_WEIGHT: layer.weight, kernels.G_BIAS: layer.bias, kernels.G_SKIP: skip}
+            if layer.mix is not None:  # the first layer's x weights follow its mix
+                parts[kernels.G_MIX] = torch.cat([layer.mix.reshape(-1), stack.x_weight]) if l == 0 else layer.mix
+            for field, values in parts.items():
+                flat = values.detach().reshape(-1).to(torch.float32)
+                self.meta[l, field] = offset
+                pieces.append(flat)
+                offset += flat.numel()
+            self.meta[l, kernels.G_KERNEL] = layer.kernel_size
+            self.meta[l, kernels.G_DILATION] = layer.dilation
+            self.meta[l, kernels.G_ROWS] = layer.in_channels
+        self.params = torch.cat(pieces).numpy().copy()
+        self.histories = [(layer.kernel_size - 1) * layer.dilation for layer in stack.layers]
+        self.work_rows = max(int(m[kernels.G_KERNEL] * m[kernels.G_ROWS]) for m in self.meta) + 3 * self.channels + 1
+        self.allocate(max_block)
+
+    def allocate(self, max_block: int, keep: bool = False) -> None:
+        """Rings and work for blocks up to ``max_block``; ``keep`` carries the histories over."""
+        import numpy as np
+
+        from springstudy import conv_kernels as kernels
+
+        old = self.rings_by_layer() if keep else None
+        self.max_block = max_block
+        sizes = [int(m[kernels.G_ROWS]) * (history + max_block) for m, history in zip(self.meta, self.histories)]
+        self.meta[:, kernels.G_LENGTH] = [history + max_block for history in self.histories]
+        self.meta[:, kernels.G_RING] = np.cumsum([0] + sizes[:-1])
+        self.rings = np.zeros(sum(sizes), dtype=np.float32)
+        self.positions = np.zeros(len(self.histories), dtype=np.int64)
+        self.work = np.zeros(self.work_rows * kernels.row_stride.py_func(max_block), dtype=np.float32)
+        if old is not None:  # the last `history` samples of each ring, oldest first
+            for l, (ring, position) in enumerate(old):
+                history = self.histories[l]
+                if history:
+                    kept = ring[:, (position - history + np.arange(history)) % ring.shape[1]]
+                    self.rings_by_layer()[l][0][:, :history] = kept
+                self.positions[l] = history % (history + max_block)
+
+    def rings_by_layer(self) -> list:
+        """(ring (rows, L) view, position) per layer."""
+        from springstudy import conv_kernels as kernels
+
+        return [(self.rings[m[kernels.G_RING]:m[kernels.G_RING] + m[kernels.G_ROWS] * m[kernels.G_LENGTH]]
+                 .reshape(int(m[kernels.G_ROWS]), int(m[kernels.G_LENGTH])), int(p))
+                for m, p in zip(self.meta, self.positions)]
+
+    def reset(self) -> None:
+        self.rings.fill(0.0)
+        self.positions.fill(0)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[-1]
+        if n > self.max_block:
+            self.allocate(max(n, 2 * self.max_block), keep=True)
+        out = torch.empty(1, n, dtype=torch.float32)
+        self.kernel(x.reshape(n).contiguous().numpy(), out.numpy()[0], self.rings, self.positions,
+                    self.params, self.meta, self.work, self.channels, self.wavenet)
+        return out
 
 
 class CompiledGRU:
@@ -851,21 +960,25 @@ class RecurrentPlan(FusedPlan):
         return y.reshape(1, n)
 
 
-def fused_plan(model: nn.Module, cond: Optional[torch.Tensor], max_block: int) -> Optional[FusedPlan]:
+def fused_plan(model: nn.Module, cond: Optional[torch.Tensor],
+               max_block: int) -> Optional[FusedPlan | CompiledGatedStackPlan]:
     """The fused plan of a study model, or None when the model is not one the plans know."""
     from springstudy.models.gcn import GCN
     from springstudy.models.recurrent import RecurrentNet
     from springstudy.models.tcn import TCN
     from springstudy.models.wavenet import WaveNet
 
-    plans: dict[type, type[FusedPlan]] = {TCN: TCNPlan, WaveNet: GatedStackPlan, GCN: GatedStackPlan,
-                                          RecurrentNet: RecurrentPlan}
-    for cls, plan in plans.items():
+    plans: dict[type, tuple[type, ...]] = {TCN: (TCNPlan,), WaveNet: (CompiledGatedStackPlan, GatedStackPlan),
+                                           GCN: (CompiledGatedStackPlan, GatedStackPlan),
+                                           RecurrentNet: (RecurrentPlan,)}
+    for cls, candidates in plans.items():
         if isinstance(model, cls):
-            try:
-                return plan(model, cond, max_block)
-            except (TypeError, AttributeError, ImportError):
-                return None  # something the plan cannot fold: the module path handles it
+            for plan in candidates:  # the first that takes the model (float32 and numba for compiled)
+                try:
+                    return plan(model, cond, max_block)
+                except (TypeError, AttributeError, ImportError):
+                    continue
+            return None  # something no plan can fold: the module path handles it
     return None
 
 

@@ -164,25 +164,44 @@ def test_tcn_last_block_on_projected_taps(num_blocks):
 
 
 @pytest.mark.parametrize("name, overrides", [("WaveNet-24", dict(channels=4)),
-                                             ("GCN-2500", dict(channels=4, num_layers=6))])
-def test_gated_stack_gate_paths(name, overrides):
-    """Gated stacks run the compiled gate in float32 (what the other tests stream) and torch's
-    sigmoid/addcmul otherwise; both equal the offline model."""
-    for dtype, compiled in ((torch.float32, True), (torch.float64, False)):
+                                             ("GCN-2500", dict(channels=4, num_layers=6)),
+                                             ("GCN-250", dict(channels=3, num_layers=1))])
+def test_gated_stack_paths(name, overrides):
+    """Gated stacks run the compiled plan in float32 (what the other tests stream) and torch's
+    operators otherwise; both equal the offline model. The odd and tiny shapes (3 channels, one
+    layer) take the compiled product's remainder rows and the one-layer output path."""
+    from springstudy.streaming import CompiledGatedStackPlan, GatedStackPlan
+
+    for dtype, plan in ((torch.float32, CompiledGatedStackPlan), (torch.float64, GatedStackPlan)):
         model = build(name, seed=1, **overrides).eval().to(dtype)
         x = 0.5 * torch.randn(1, 1, LENGTH, generator=torch.Generator().manual_seed(2)).to(dtype)
         with torch.no_grad():
             offline = model(x)
         streamer = Streamer(model, max_block=64)
-        assert streamer.path == "fused" and (streamer.runner.gate_kernel is not None) == compiled
+        assert streamer.path == "fused" and type(streamer.runner) is plan
         torch.testing.assert_close(stream(streamer, x, random_blocks(LENGTH, seed=3)), offline,
                                    atol=1e-5, rtol=0)
+
+
+def test_compiled_gated_stack_grows_and_resets():
+    """A block longer than the rings were sized for regrows them with the history kept (the
+    output stays equal to offline); reset() returns to silence."""
+    model = build("GCN-2500", seed=2, channels=4, num_layers=5).eval()
+    x = 0.5 * torch.randn(1, 1, 6000, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        offline = model(x)
+    streamer = Streamer(model, max_block=16)
+    sizes = [7, 16, 300, 5, 1000, 2, 4670]  # 300 and 1000 outgrow 16, then 32, then 600
+    torch.testing.assert_close(stream(streamer, x, sizes), offline, atol=1e-5, rtol=0)
+    assert streamer.runner.max_block >= 4670
+    streamer.reset()
+    torch.testing.assert_close(stream(streamer, x, [512] * 11 + [368]), offline, atol=1e-5, rtol=0)
 
 
 def test_compiled_gate_matches_tanh_sigmoid():
     """The compiled gate against float64 tanh * sigmoid, from tiny to saturating arguments."""
     np = pytest.importorskip("numpy")
-    from springstudy.recurrent_kernels import gated_activation
+    from springstudy.conv_kernels import gated_activation
 
     gen = torch.Generator().manual_seed(0)
     scales = torch.tensor([1e-30, 1e-3, 0.5, 3.0, 30.0, 300.0, 1e30])
