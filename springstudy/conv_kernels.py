@@ -39,8 +39,11 @@ _JIT = dict(fastmath=_MATH, error_model="numpy", cache=True)
 _GATE_CLAMP = 40.0
 _u = np.uint64
 
-# Columns of ``meta`` (one row per layer) of the gated stack kernel.
-G_KERNEL, G_DILATION, G_ROWS, G_RING, G_LENGTH, G_WEIGHT, G_BIAS, G_MIX, G_SKIP, G_FIELDS = range(10)
+# Columns of ``meta`` (one row per layer or block): the first five describe the layer's input
+# ring (kernel size, dilation, ring rows, ring offset in the flat ``rings``, ring length); the
+# others are offsets into ``params`` or flags, per kernel.
+KERNEL, DILATION, ROWS, RING, LENGTH = range(5)
+G_WEIGHT, G_BIAS, G_MIX, G_SKIP, G_FIELDS = range(5, 10)
 
 
 @intrinsic
@@ -128,20 +131,33 @@ def _axpy_rows(acc, weights, first, x, rows, n):  # pragma: no cover - compiled
         i += 1
 
 
+#: The product takes its right operand in panels of rows of at most this many floats (256 KB,
+#: a quarter of our L2), so that each group of four output rows rereads it from L2, not L3.
+_PANEL_FLOATS = 65536
+
+
 @numba.njit(inline="always", **_JIT)
 def _gemm_acc(w, x, h, n):  # pragma: no cover - compiled
     """h[:, :n] += w @ x[:, :n] for w (R, K), x (K, >= n), h (R, >= n), all row-contiguous.
 
     Four output rows by four input rows a pass: per group of samples, 4 loads of x, 4 loads and
     stores of h and 16 fused multiply-adds (the register tiling of a BLAS microkernel, with the
-    block's samples as the vector dimension). On our CPU: 85-95 GFLOP/s for GCN-2500's 32 x 80
-    by 80 x 512, where ``torch.mm`` gets 75-85 and its peak on large products is 90-100."""
+    block's samples as the vector dimension), over panels of x's rows that stay in L2."""
     rows, inner = w.shape
+    panel = max(4, (_PANEL_FLOATS // max(n, 1)) // 4 * 4)
+    for first in range(0, inner, panel):
+        _gemm_panel(w, x, h, n, first, min(inner, first + panel))
+
+
+@numba.njit(inline="always", **_JIT)
+def _gemm_panel(w, x, h, n, first, last):  # pragma: no cover - compiled
+    """h[:, :n] += w[:, first:last] @ x[first:last, :n] (see :func:`_gemm_acc`)."""
+    rows = w.shape[0]
     r = 0
     while r + 4 <= rows:
         h0, h1, h2, h3 = h[r], h[r + 1], h[r + 2], h[r + 3]
-        i = 0
-        while i + 4 <= inner:
+        i = first
+        while i + 4 <= last:
             x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
             a0, a1, a2, a3 = w[r, i], w[r, i + 1], w[r, i + 2], w[r, i + 3]
             b0, b1, b2, b3 = w[r + 1, i], w[r + 1, i + 1], w[r + 1, i + 2], w[r + 1, i + 3]
@@ -155,7 +171,7 @@ def _gemm_acc(w, x, h, n):  # pragma: no cover - compiled
                 h2[tt] += (c0 * v0 + c1 * v1) + (c2 * v2 + c3 * v3)
                 h3[tt] += (d0 * v0 + d1 * v1) + (d2 * v2 + d3 * v3)
             i += 4
-        while i < inner:
+        while i < last:
             x0 = x[i]
             a0, b0, c0, d0 = w[r, i], w[r + 1, i], w[r + 2, i], w[r + 3, i]
             for t in range(n):
@@ -169,7 +185,7 @@ def _gemm_acc(w, x, h, n):  # pragma: no cover - compiled
         r += 4
     while r < rows:
         hr = h[r]
-        for i in range(inner):
+        for i in range(first, last):
             a0, x0 = w[r, i], x[i]
             for t in range(n):
                 tt = _u(t)
@@ -184,14 +200,15 @@ def _fill(row, value, n):  # pragma: no cover - compiled
 
 
 @numba.njit(inline="always", **_JIT)
-def _write_ring(src, ring_row, start, n):  # pragma: no cover - compiled
-    """ring_row[start:start + n] = src[:n], wrapping around the ring's end."""
+def _write_ring(src, ring_row, start, n, step=1):  # pragma: no cover - compiled
+    """ring_row[start:start + n] = src[:n], wrapping around the ring's end (``step`` 0: n
+    copies of src[0])."""
     length = ring_row.shape[0]
     head = min(n, length - start)
     for t in range(head):
-        ring_row[_u(start + t)] = src[_u(t)]
+        ring_row[_u(start + t)] = src[_u(t * step)]
     for t in range(head, n):
-        ring_row[_u(t - head)] = src[_u(t)]
+        ring_row[_u(t - head)] = src[_u(t * step)]
 
 
 @numba.njit(inline="always", **_JIT)
@@ -223,7 +240,7 @@ def row_stride(n):  # pragma: no cover - compiled
 @numba.njit(inline="always", **_JIT)
 def _ring(rings, meta, layer):  # pragma: no cover - compiled
     """Layer ``layer``'s input ring, a (rows, L) view of the flat ``rings``."""
-    rows, length, offset = meta[layer, G_ROWS], meta[layer, G_LENGTH], meta[layer, G_RING]
+    rows, length, offset = meta[layer, ROWS], meta[layer, LENGTH], meta[layer, RING]
     return rings[offset:offset + rows * length].reshape((rows, length))
 
 
@@ -242,8 +259,8 @@ def gated_stack_block(x, out, rings, positions, params, meta, work, channels, ha
     gather) or, for the first layer, ``x_weight * x``. ``params`` holds per layer W (2C, k*rows),
     b (2C), M | m as (C, 1 + C) and skip (1 + C), at the offsets in ``meta``; the first layer's
     ``x_weight`` (C) follows its mix. ``work`` holds cols (max k*rows, s), h (2C, s), the next
-    x (C, s) and the output sum (n), s = ``row_stride(n)``. A WaveNet's first ring has a second row, 1 on every real
-    sample (``has_valid_row``), that its folded input projection's bias reads.
+    x (C, s) and the output sum (n), s = ``row_stride(n)``. A WaveNet's first ring has a second
+    row, 1 on every real sample (``has_valid_row``), that its folded input projection's bias reads.
     """
     n = x.shape[0]
     stride = row_stride(n)
@@ -251,7 +268,7 @@ def gated_stack_block(x, out, rings, positions, params, meta, work, channels, ha
     c2 = 2 * channels
     max_cols = 0
     for layer in range(layers):
-        max_cols = max(max_cols, meta[layer, G_KERNEL] * meta[layer, G_ROWS])
+        max_cols = max(max_cols, meta[layer, KERNEL] * meta[layer, ROWS])
     h = work[max_cols * stride:(max_cols + c2) * stride].reshape((c2, stride))
     nxt = work[(max_cols + c2) * stride:(max_cols + c2 + channels) * stride].reshape((channels, stride))
     total = work[(max_cols + c2 + channels) * stride:(max_cols + c2 + channels) * stride + n]
@@ -259,16 +276,10 @@ def gated_stack_block(x, out, rings, positions, params, meta, work, channels, ha
     ring = _ring(rings, meta, 0)
     position = positions[0]
     _write_ring(x, ring[0], position, n)
-    if has_valid_row:
-        length = ring.shape[1]
-        head = min(n, length - position)
-        valid = ring[1]
-        for t in range(head):
-            valid[_u(position + t)] = np.float32(1.0)
-        for t in range(head, n):
-            valid[_u(t - head)] = np.float32(1.0)
+    if has_valid_row:  # 1 on every real sample (0 in the causal zero padding)
+        _write_ring(np.ones(1, dtype=np.float32), ring[1], position, n, 0)
     for layer in range(layers):
-        k, d, rows = meta[layer, G_KERNEL], meta[layer, G_DILATION], meta[layer, G_ROWS]
+        k, d, rows = meta[layer, KERNEL], meta[layer, DILATION], meta[layer, ROWS]
         ring = _ring(rings, meta, layer)
         end = (positions[layer] + n) % ring.shape[1]
         positions[layer] = end
@@ -310,3 +321,114 @@ def gated_stack_block(x, out, rings, positions, params, meta, work, channels, ha
             _write_ring(nxt[r], following[r], positions[layer + 1], n)
     for t in range(n):
         out[_u(t)] = total[_u(t)]
+
+
+# --------------------------------------------------------------------------------------------
+# TCN
+
+# Columns of ``meta`` (one row per block) of the TCN kernel. A projected block's ring holds
+# k + 1 projections of its input (``WEIGHT`` is then the (k + 1, C_in) projection, applied by
+# the block before it) instead of the input itself.
+T_WEIGHT, T_BIAS, T_ALPHA, T_RESIDUAL, T_OUT, T_PROJECTED, T_FIELDS = range(5, 12)
+
+
+@numba.njit(inline="always", **_JIT)
+def _prelu_rows(h, alpha, rows, n):  # pragma: no cover - compiled
+    for r in range(rows):
+        a, hr = alpha[r], h[r]
+        for t in range(n):
+            tt = _u(t)
+            v = hr[tt]
+            hr[tt] = v if v >= np.float32(0.0) else a * v
+
+
+@numba.njit(nogil=True, **_JIT)
+def tcn_block(x, out, rings, positions, params, meta, work):  # pragma: no cover - compiled
+    """One block of samples through a folded TCN (see ``springstudy.streaming.CompiledTCNPlan``).
+
+    Per TCN block i with input ring (C_in, L): h = b + W @ taps (BatchNorm and FiLM folded),
+    PReLU in place, h += R @ x_i (the newest tap: the 1x1 residual), then h goes to the next
+    block's ring, or, when the next block is projected, P @ h does. A projected block (the
+    one-channel last block of the named TCNs) reads tap j of row j of its ring of projections
+    p_j = w_j . x (row k: the residual r . x), k rows a block instead of k * C_in.
+    ``work`` holds cols (max k*C_in, s), h (max C_out, s) and the projections (k + 1, s),
+    s = ``row_stride(n)``.
+    """
+    n = x.shape[0]
+    stride = row_stride(n)
+    blocks = meta.shape[0]
+    max_cols, max_out = 0, 1
+    for b in range(blocks):
+        if meta[b, T_PROJECTED] == 0:
+            max_cols = max(max_cols, meta[b, KERNEL] * meta[b, ROWS])
+        max_out = max(max_out, meta[b, T_OUT])
+    h_all = work[max_cols * stride:(max_cols + max_out) * stride]
+    projections_at = (max_cols + max_out) * stride
+
+    ring = _ring(rings, meta, 0)
+    _write_ring(x, ring[0], positions[0], n)
+    for b in range(blocks):
+        k, d, rows = meta[b, KERNEL], meta[b, DILATION], meta[b, ROWS]
+        ring = _ring(rings, meta, b)
+        end = (positions[b] + n) % ring.shape[1]
+        positions[b] = end
+        c_out, bias_at = meta[b, T_OUT], meta[b, T_BIAS]
+        alpha = params[meta[b, T_ALPHA]:meta[b, T_ALPHA] + c_out]
+        if meta[b, T_PROJECTED] == 1:  # the last block: sum of k delayed rows, PReLU, residual
+            length = ring.shape[1]
+            bias = params[bias_at]
+            for t in range(n):
+                out[_u(t)] = bias
+            for j in range(k):
+                start = (end - n - (k - 1 - j) * d) % length
+                head = min(n, length - start)
+                src = ring[j]
+                for t in range(head):
+                    out[_u(t)] += src[_u(start + t)]
+                for t in range(head, n):
+                    out[_u(t)] += src[_u(t - head)]
+            a = alpha[0]
+            residual = ring[k]
+            start = (end - n) % length
+            head = min(n, length - start)
+            for t in range(n):
+                tt = _u(t)
+                v = out[tt]
+                out[tt] = v if v >= np.float32(0.0) else a * v
+            for t in range(head):
+                out[_u(t)] += residual[_u(start + t)]
+            for t in range(head, n):
+                out[_u(t)] += residual[_u(t - head)]
+            return
+        cols = work[:k * rows * stride].reshape((k * rows, stride))
+        _gather(ring, end, k, d, cols, n)
+        h = h_all[:c_out * stride].reshape((c_out, stride))
+        for r in range(c_out):
+            _fill(h[r], params[bias_at + r], n)
+        weight_at = meta[b, T_WEIGHT]
+        _gemm_acc(params[weight_at:weight_at + c_out * k * rows].reshape((c_out, k * rows)), cols, h, n)
+        _prelu_rows(h, alpha, c_out, n)
+        newest = work[(k - 1) * rows * stride:k * rows * stride].reshape((rows, stride))
+        residual_at = meta[b, T_RESIDUAL]
+        _gemm_acc(params[residual_at:residual_at + c_out * rows].reshape((c_out, rows)), newest, h, n)
+        if b == blocks - 1:  # a plain last block (one output channel)
+            _copy_row(h[0], out, n)
+            return
+        following = _ring(rings, meta, b + 1)
+        source = h
+        if meta[b + 1, T_PROJECTED] == 1:  # the next block keeps projections of h
+            rows_p = meta[b + 1, ROWS]
+            projections = work[projections_at:projections_at + rows_p * stride].reshape((rows_p, stride))
+            for r in range(rows_p):
+                _fill(projections[r], np.float32(0.0), n)
+            at = meta[b + 1, T_WEIGHT]
+            _gemm_acc(params[at:at + rows_p * c_out].reshape((rows_p, c_out)), h, projections, n)
+            source = projections
+        for r in range(following.shape[0]):
+            _write_ring(source[r], following[r], positions[b + 1], n)
+
+
+@numba.njit(inline="always", **_JIT)
+def _copy_row(src, dst, n):  # pragma: no cover - compiled
+    for t in range(n):
+        dst[_u(t)] = src[_u(t)]

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
@@ -508,36 +508,61 @@ class FusedPlan:
         return target
 
 
-class TCNPlan(FusedPlan):
-    """TCN blocks: conv (BatchNorm and FiLM folded) -> PReLU, plus the 1x1 residual of the input.
+@dataclass
+class FoldedTCNBlock:
+    """One TCN block with BatchNorm and FiLM folded into its convolution (:func:`fold_tcn`)."""
 
-    The last block (C -> 1) runs on projected taps (:class:`ProjectedOutput`) when its kernel
-    has fewer taps than it has input channels, as every named TCN's does.
-    """
+    weight: torch.Tensor  # (C_out, k*C_in), tap-major
+    bias: torch.Tensor  # (C_out,)
+    alpha: torch.Tensor  # PReLU slopes: (1,) or (C_out,)
+    residual: torch.Tensor  # (C_out, C_in), the 1x1 residual
+    kernel_size: int
+    dilation: int
+    in_channels: int
+    out_channels: int
+    projected: bool  # a one-channel last block with k + 1 < C_in: runs on projections of its input
+
+
+def fold_tcn(model: nn.Module, cond: Optional[torch.Tensor]) -> list[FoldedTCNBlock]:
+    """A TCN's blocks in eval mode: conv (BatchNorm and FiLM folded) -> PReLU, plus the 1x1
+    residual of the input. The last block (C -> 1) is marked ``projected`` when its kernel has
+    fewer taps than it has input channels, as every named TCN's does."""
+    blocks = list(model.blocks)
+    folded = []
+    for i, block in enumerate(blocks):
+        conv = block.conv
+        c_out, k = conv.out_channels, conv.kernel_size[0]
+        weight = conv.weight.detach()
+        bias = conv.bias.detach() if conv.bias is not None else torch.zeros(c_out, dtype=weight.dtype)
+        bn_scale, bn_shift = batch_norm_affine(block.bn, c_out, weight)
+        gamma, beta = film_affine(block.film, cond, c_out, weight)
+        scale, shift = gamma * bn_scale, gamma * bn_shift + beta
+        projected = i == len(blocks) - 1 and i > 0 and c_out == 1 and k + 1 < conv.in_channels
+        folded.append(FoldedTCNBlock(tap_major(weight) * scale[:, None], bias * scale + shift,
+                                     block.act.weight.detach(), block.res.weight.detach()[:, :, 0].contiguous(),
+                                     k, conv.dilation[0], conv.in_channels, c_out, projected))
+    return folded
+
+
+class TCNPlan(FusedPlan):
+    """A TCN (:func:`fold_tcn`) in torch operators: the path for dtypes other than float32, or
+    without numba (float32 runs :class:`CompiledTCNPlan`). The projected last block runs on
+    :class:`ProjectedOutput`."""
 
     def __init__(self, model: nn.Module, cond: Optional[torch.Tensor], max_block: int) -> None:
         self.inputs, self.alphas, self.residuals, self.out_channels = [], [], [], []
         self.projected: Optional[ProjectedOutput] = None
-        blocks = list(model.blocks)
-        for i, block in enumerate(blocks):
-            conv = block.conv
-            c_out, k = conv.out_channels, conv.kernel_size[0]
-            weight = conv.weight.detach()
-            bias = conv.bias.detach() if conv.bias is not None else torch.zeros(c_out, dtype=weight.dtype)
-            bn_scale, bn_shift = batch_norm_affine(block.bn, c_out, weight)
-            gamma, beta = film_affine(block.film, cond, c_out, weight)
-            scale, shift = gamma * bn_scale, gamma * bn_shift + beta
-            weight, bias = tap_major(weight) * scale[:, None], bias * scale + shift
-            alpha = block.act.weight.detach()
+        for block in fold_tcn(model, cond):
             # One PReLU slope (nn.PReLU's default) is a leaky ReLU, which runs in place.
-            self.alphas.append(float(alpha) if alpha.numel() == 1 else alpha)
-            residual = block.res.weight.detach()[:, :, 0].contiguous()  # (C_out, C_in)
-            if i == len(blocks) - 1 and i > 0 and c_out == 1 and k + 1 < conv.in_channels:
-                self.projected = ProjectedOutput(weight, bias, residual, k, conv.dilation[0], max_block)
+            self.alphas.append(float(block.alpha) if block.alpha.numel() == 1 else block.alpha)
+            if block.projected:
+                self.projected = ProjectedOutput(block.weight, block.bias, block.residual, block.kernel_size,
+                                                 block.dilation, max_block)
                 break
-            self.inputs.append(ConvInput(conv.in_channels, k, conv.dilation[0], weight, bias, max_block))
-            self.residuals.append(residual)
-            self.out_channels.append(c_out)
+            self.inputs.append(ConvInput(block.in_channels, block.kernel_size, block.dilation, block.weight,
+                                         block.bias, max_block))
+            self.residuals.append(block.residual)
+            self.out_channels.append(block.out_channels)
         self.allocate(max_block)
 
     def histories(self) -> list[ConvInput | ProjectedOutput]:
@@ -767,16 +792,83 @@ class GatedStackPlan(FusedPlan):
         return addmm(base[self.channels:], mix, rhs)
 
 
-class CompiledGatedStackPlan:
+class CompiledPlan:
+    """Frame of the compiled plans (:mod:`springstudy.conv_kernels`): per layer a plain ring
+    (rows, history + max_block) in one flat float32 array, its write position, the folded
+    weights in one flat ``params`` array, and a ``meta`` table of offsets the kernel reads.
+    Subclasses fill ``meta`` (kernel, dilation, ring rows and their parameter offsets), the
+    histories, ``work_rows`` (rows of the work buffer at the longest block) and ``kernel_args``.
+    """
+
+    meta: Any
+    params: Any
+    histories: list[int]
+    work_rows: int
+
+    def pack(self, layer: int, parts: dict[int, torch.Tensor], pieces: list[torch.Tensor], offset: int) -> int:
+        """Append each tensor of ``parts`` to ``pieces`` and record its offset in ``meta[layer]``."""
+        for field, values in parts.items():
+            flat = values.detach().reshape(-1).to(torch.float32)
+            self.meta[layer, field] = offset
+            pieces.append(flat)
+            offset += flat.numel()
+        return offset
+
+    def allocate(self, max_block: int, keep: bool = False) -> None:
+        """Rings and work for blocks up to ``max_block``; ``keep`` carries the histories over."""
+        import numpy as np
+
+        from springstudy import conv_kernels as kernels
+
+        old = self.rings_by_layer() if keep else None
+        self.max_block = max_block
+        rows = [int(m[kernels.ROWS]) for m in self.meta]
+        sizes = [r * (history + max_block) for r, history in zip(rows, self.histories)]
+        self.meta[:, kernels.LENGTH] = [history + max_block for history in self.histories]
+        self.meta[:, kernels.RING] = np.cumsum([0] + sizes[:-1])
+        self.rings = np.zeros(sum(sizes), dtype=np.float32)
+        self.positions = np.zeros(len(self.histories), dtype=np.int64)
+        self.work = np.zeros(self.work_rows * kernels.row_stride.py_func(max_block), dtype=np.float32)
+        if old is not None:  # the last `history` samples of each ring, oldest first
+            new = self.rings_by_layer()
+            for l, (ring, position) in enumerate(old):
+                history = self.histories[l]
+                if history:
+                    new[l][0][:, :history] = ring[:, (position - history + np.arange(history)) % ring.shape[1]]
+                self.positions[l] = history
+
+    def rings_by_layer(self) -> list[tuple[Any, int]]:
+        """(ring (rows, L) view, write position) per layer."""
+        from springstudy import conv_kernels as kernels
+
+        return [(self.rings[m[kernels.RING]:m[kernels.RING] + m[kernels.ROWS] * m[kernels.LENGTH]]
+                 .reshape(int(m[kernels.ROWS]), int(m[kernels.LENGTH])), int(p))
+                for m, p in zip(self.meta, self.positions)]
+
+    def reset(self) -> None:
+        self.rings.fill(0.0)
+        self.positions.fill(0)
+
+    def kernel_args(self) -> tuple:
+        raise NotImplementedError
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[-1]
+        if n > self.max_block:
+            self.allocate(max(n, 2 * self.max_block), keep=True)
+        out = torch.empty(1, n, dtype=torch.float32)
+        self.kernel(x.reshape(n).contiguous().numpy(), out.numpy()[0], self.rings, self.positions,
+                    self.params, self.meta, self.work, *self.kernel_args())
+        return out
+
+
+class CompiledGatedStackPlan(CompiledPlan):
     """WaveNet / GCN in float32, one compiled call per block
     (:func:`springstudy.conv_kernels.gated_stack_block`) on the folded stack of
-    :func:`fold_gated_stack`.
-
-    Each layer's input history is a plain ring (rows, history + max_block) in one flat array,
-    written once per sample; the kernel gathers a layer's taps, runs its convolution as a
-    register-tiled product, its gate, its share of the output and its residual mix, and writes
-    the next layer's input into its ring. The output's running sum and the residual's base (the
-    newest tap) never leave the work buffer.
+    :func:`fold_gated_stack`: per layer, the kernel gathers the taps, runs the convolution as a
+    register-tiled product, the gate, the layer's share of the output and its residual mix,
+    and writes the next layer's input into its ring. The output's running sum and the
+    residual's base (the newest tap) never leave the work buffer.
     """
 
     def __init__(self, model: nn.Module, cond: Optional[torch.Tensor], max_block: int) -> None:
@@ -789,68 +881,68 @@ class CompiledGatedStackPlan:
             raise TypeError("the compiled gated stack runs float32 models")
         self.kernel, self.channels, self.wavenet = kernels.gated_stack_block, stack.channels, stack.wavenet
         last = len(stack.layers) - 1
-        pieces, offset = [], 0
+        pieces: list[torch.Tensor] = []
+        offset = 0
         self.meta = np.zeros((len(stack.layers), kernels.G_FIELDS), dtype=np.int64)
         for l, layer in enumerate(stack.layers):
             skip = torch.cat([(stack.constant if l == last else torch.zeros(())).reshape(1), layer.skip])
             parts = {kernels.G_WEIGHT: layer.weight, kernels.G_BIAS: layer.bias, kernels.G_SKIP: skip}
             if layer.mix is not None:  # the first layer's x weights follow its mix
                 parts[kernels.G_MIX] = torch.cat([layer.mix.reshape(-1), stack.x_weight]) if l == 0 else layer.mix
-            for field, values in parts.items():
-                flat = values.detach().reshape(-1).to(torch.float32)
-                self.meta[l, field] = offset
-                pieces.append(flat)
-                offset += flat.numel()
-            self.meta[l, kernels.G_KERNEL] = layer.kernel_size
-            self.meta[l, kernels.G_DILATION] = layer.dilation
-            self.meta[l, kernels.G_ROWS] = layer.in_channels
+            offset = self.pack(l, parts, pieces, offset)
+            self.meta[l, [kernels.KERNEL, kernels.DILATION, kernels.ROWS]] = (
+                layer.kernel_size, layer.dilation, layer.in_channels)
         self.params = torch.cat(pieces).numpy().copy()
         self.histories = [(layer.kernel_size - 1) * layer.dilation for layer in stack.layers]
-        self.work_rows = max(int(m[kernels.G_KERNEL] * m[kernels.G_ROWS]) for m in self.meta) + 3 * self.channels + 1
+        self.work_rows = max(int(m[kernels.KERNEL] * m[kernels.ROWS]) for m in self.meta) + 3 * self.channels + 1
         self.allocate(max_block)
 
-    def allocate(self, max_block: int, keep: bool = False) -> None:
-        """Rings and work for blocks up to ``max_block``; ``keep`` carries the histories over."""
+    def kernel_args(self) -> tuple:
+        return self.channels, self.wavenet
+
+
+class CompiledTCNPlan(CompiledPlan):
+    """A float32 TCN (:func:`fold_tcn`) in one compiled call per block
+    (:func:`springstudy.conv_kernels.tcn_block`): per block the taps' gather, the folded
+    convolution as a register-tiled product, PReLU and the 1x1 residual of the newest tap. A
+    one-channel last block with fewer taps than input channels (every named TCN's) keeps k + 1
+    projections of its input, as :class:`ProjectedOutput` does.
+    """
+
+    def __init__(self, model: nn.Module, cond: Optional[torch.Tensor], max_block: int) -> None:
         import numpy as np
 
         from springstudy import conv_kernels as kernels
 
-        old = self.rings_by_layer() if keep else None
-        self.max_block = max_block
-        sizes = [int(m[kernels.G_ROWS]) * (history + max_block) for m, history in zip(self.meta, self.histories)]
-        self.meta[:, kernels.G_LENGTH] = [history + max_block for history in self.histories]
-        self.meta[:, kernels.G_RING] = np.cumsum([0] + sizes[:-1])
-        self.rings = np.zeros(sum(sizes), dtype=np.float32)
-        self.positions = np.zeros(len(self.histories), dtype=np.int64)
-        self.work = np.zeros(self.work_rows * kernels.row_stride.py_func(max_block), dtype=np.float32)
-        if old is not None:  # the last `history` samples of each ring, oldest first
-            for l, (ring, position) in enumerate(old):
-                history = self.histories[l]
-                if history:
-                    kept = ring[:, (position - history + np.arange(history)) % ring.shape[1]]
-                    self.rings_by_layer()[l][0][:, :history] = kept
-                self.positions[l] = history % (history + max_block)
+        blocks = fold_tcn(model, cond)
+        if blocks[0].weight.dtype != torch.float32:
+            raise TypeError("the compiled TCN runs float32 models")
+        self.kernel, self.projected = kernels.tcn_block, blocks[-1].projected
+        self.meta = np.zeros((len(blocks), kernels.T_FIELDS), dtype=np.int64)
+        pieces: list[torch.Tensor] = []
+        offset, work_rows = 0, 0
+        for i, block in enumerate(blocks):
+            alpha = block.alpha.expand(block.out_channels) if block.alpha.numel() == 1 else block.alpha
+            parts = {kernels.T_BIAS: block.bias, kernels.T_ALPHA: alpha}
+            if block.projected:  # the previous block projects into this one's ring
+                parts[kernels.T_WEIGHT] = torch.cat([block.weight.reshape(block.kernel_size, -1), block.residual])
+                rows = block.kernel_size + 1
+                work_rows += rows
+            else:
+                parts[kernels.T_WEIGHT], parts[kernels.T_RESIDUAL] = block.weight, block.residual
+                rows = block.in_channels
+            offset = self.pack(i, parts, pieces, offset)
+            self.meta[i, [kernels.KERNEL, kernels.DILATION, kernels.ROWS, kernels.T_OUT, kernels.T_PROJECTED]] = (
+                block.kernel_size, block.dilation, rows, block.out_channels, int(block.projected))
+        self.params = torch.cat(pieces).numpy().copy()
+        self.histories = [(block.kernel_size - 1) * block.dilation for block in blocks]
+        plain = [b for b in blocks if not b.projected]
+        self.work_rows = work_rows + max(b.kernel_size * b.in_channels for b in plain) + max(
+            b.out_channels for b in blocks)
+        self.allocate(max_block)
 
-    def rings_by_layer(self) -> list:
-        """(ring (rows, L) view, position) per layer."""
-        from springstudy import conv_kernels as kernels
-
-        return [(self.rings[m[kernels.G_RING]:m[kernels.G_RING] + m[kernels.G_ROWS] * m[kernels.G_LENGTH]]
-                 .reshape(int(m[kernels.G_ROWS]), int(m[kernels.G_LENGTH])), int(p))
-                for m, p in zip(self.meta, self.positions)]
-
-    def reset(self) -> None:
-        self.rings.fill(0.0)
-        self.positions.fill(0)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        n = x.shape[-1]
-        if n > self.max_block:
-            self.allocate(max(n, 2 * self.max_block), keep=True)
-        out = torch.empty(1, n, dtype=torch.float32)
-        self.kernel(x.reshape(n).contiguous().numpy(), out.numpy()[0], self.rings, self.positions,
-                    self.params, self.meta, self.work, self.channels, self.wavenet)
-        return out
+    def kernel_args(self) -> tuple:
+        return ()
 
 
 class CompiledGRU:
@@ -961,14 +1053,15 @@ class RecurrentPlan(FusedPlan):
 
 
 def fused_plan(model: nn.Module, cond: Optional[torch.Tensor],
-               max_block: int) -> Optional[FusedPlan | CompiledGatedStackPlan]:
+               max_block: int) -> Optional[FusedPlan | CompiledPlan]:
     """The fused plan of a study model, or None when the model is not one the plans know."""
     from springstudy.models.gcn import GCN
     from springstudy.models.recurrent import RecurrentNet
     from springstudy.models.tcn import TCN
     from springstudy.models.wavenet import WaveNet
 
-    plans: dict[type, tuple[type, ...]] = {TCN: (TCNPlan,), WaveNet: (CompiledGatedStackPlan, GatedStackPlan),
+    plans: dict[type, tuple[type, ...]] = {TCN: (CompiledTCNPlan, TCNPlan),
+                                           WaveNet: (CompiledGatedStackPlan, GatedStackPlan),
                                            GCN: (CompiledGatedStackPlan, GatedStackPlan),
                                            RecurrentNet: (RecurrentPlan,)}
     for cls, candidates in plans.items():

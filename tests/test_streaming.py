@@ -143,19 +143,27 @@ def test_full_size_named_model_streams(name, block):
 @pytest.mark.parametrize("num_blocks", [2, 4])
 def test_tcn_last_block_on_projected_taps(num_blocks):
     """A TCN whose last block (C -> 1) has fewer taps than channels keeps the projections of its
-    input, not the input (ProjectedOutput); random blocks, growth from a tiny ring, reset."""
+    input, not the input, in the compiled plan (float32) and in torch's (ProjectedOutput,
+    float64); random blocks, growth from a tiny ring, reset."""
+    from springstudy.streaming import CompiledTCNPlan, TCNPlan
+
+    for dtype, plan in ((torch.float32, CompiledTCNPlan), (torch.float64, TCNPlan)):
+        _check_projected_tcn(num_blocks, dtype, plan)
+
+
+def _check_projected_tcn(num_blocks: int, dtype: torch.dtype, plan: type) -> None:
     model = with_batch_norm_statistics(build("TCN-1800", seed=1, num_blocks=num_blocks, channels=8,
-                                             kernel_size=3, cond_dim=2)).eval()
+                                             kernel_size=3, cond_dim=2)).eval().to(dtype)
     for module in model.modules():  # FiLM away from the identity
         if module.__class__.__name__ == "FiLM":
             module.adaptor.weight.data.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(8))
-    x = 0.5 * torch.randn(1, 1, LENGTH, generator=torch.Generator().manual_seed(2))
-    cond = torch.randn(1, 2, generator=torch.Generator().manual_seed(6))
+    x = 0.5 * torch.randn(1, 1, LENGTH, generator=torch.Generator().manual_seed(2)).to(dtype)
+    cond = torch.randn(1, 2, generator=torch.Generator().manual_seed(6)).to(dtype)
     with torch.no_grad():
         offline = model(x, cond)
     for max_block in (8, 4096):
         streamer = Streamer(model, cond=cond, max_block=max_block)
-        assert streamer.path == "fused" and streamer.runner.projected is not None
+        assert type(streamer.runner) is plan and streamer.runner.projected
         torch.testing.assert_close(stream(streamer, x, random_blocks(LENGTH, seed=3)), offline,
                                    atol=1e-5, rtol=0)
         streamer.reset()
