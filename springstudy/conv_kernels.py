@@ -215,6 +215,17 @@ def _write_ring(src, ring_row, start, n, step=1):  # pragma: no cover - compiled
 
 
 @numba.njit(inline="always", **_JIT)
+def _add_from_ring(ring_row, start, dst, n):  # pragma: no cover - compiled
+    """dst[:n] += ring_row[start:start + n], wrapping around the ring's end."""
+    length = ring_row.shape[0]
+    head = min(n, length - start)
+    for t in range(head):
+        dst[_u(t)] += ring_row[_u(start + t)]
+    for t in range(head, n):
+        dst[_u(t)] += ring_row[_u(t - head)]
+
+
+@numba.njit(inline="always", **_JIT)
 def _gather(ring, end, kernel_size, dilation, cols, n):  # pragma: no cover - compiled
     """The k dilated taps of the n samples that end at ``end`` (exclusive) of ``ring`` (C, L),
     tap-major into ``cols`` (k*C, >= n): row j*C + c, column t = ring[c, end - n - (k-1-j)*d + t]."""
@@ -379,29 +390,15 @@ def tcn_block(x, out, rings, positions, params, meta, work):  # pragma: no cover
         alpha = params[meta[b, T_ALPHA]:meta[b, T_ALPHA] + c_out]
         if meta[b, T_PROJECTED] == 1:  # the last block: sum of k delayed rows, PReLU, residual
             length = ring.shape[1]
-            bias = params[bias_at]
-            for t in range(n):
-                out[_u(t)] = bias
+            _fill(out, params[bias_at], n)
             for j in range(k):
-                start = (end - n - (k - 1 - j) * d) % length
-                head = min(n, length - start)
-                src = ring[j]
-                for t in range(head):
-                    out[_u(t)] += src[_u(start + t)]
-                for t in range(head, n):
-                    out[_u(t)] += src[_u(t - head)]
+                _add_from_ring(ring[j], (end - n - (k - 1 - j) * d) % length, out, n)
             a = alpha[0]
-            residual = ring[k]
-            start = (end - n) % length
-            head = min(n, length - start)
             for t in range(n):
                 tt = _u(t)
                 v = out[tt]
                 out[tt] = v if v >= np.float32(0.0) else a * v
-            for t in range(head):
-                out[_u(t)] += residual[_u(start + t)]
-            for t in range(head, n):
-                out[_u(t)] += residual[_u(t - head)]
+            _add_from_ring(ring[k], (end - n) % length, out, n)  # the residual
             return
         cols = work[:k * rows * stride].reshape((k * rows, stride))
         _gather(ring, end, k, d, cols, n)

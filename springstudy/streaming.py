@@ -797,12 +797,12 @@ class CompiledPlan:
     (rows, history + max_block) in one flat float32 array, its write position, the folded
     weights in one flat ``params`` array, and a ``meta`` table of offsets the kernel reads.
     Subclasses fill ``meta`` (kernel, dilation, ring rows and their parameter offsets), the
-    histories, ``work_rows`` (rows of the work buffer at the longest block) and ``kernel_args``.
+    history lengths, ``work_rows`` (rows of the work buffer at the longest block) and ``kernel_args``.
     """
 
     meta: Any
     params: Any
-    histories: list[int]
+    history_lengths: list[int]
     work_rows: int
 
     def pack(self, layer: int, parts: dict[int, torch.Tensor], pieces: list[torch.Tensor], offset: int) -> int:
@@ -823,16 +823,16 @@ class CompiledPlan:
         old = self.rings_by_layer() if keep else None
         self.max_block = max_block
         rows = [int(m[kernels.ROWS]) for m in self.meta]
-        sizes = [r * (history + max_block) for r, history in zip(rows, self.histories)]
-        self.meta[:, kernels.LENGTH] = [history + max_block for history in self.histories]
+        sizes = [r * (history + max_block) for r, history in zip(rows, self.history_lengths)]
+        self.meta[:, kernels.LENGTH] = [history + max_block for history in self.history_lengths]
         self.meta[:, kernels.RING] = np.cumsum([0] + sizes[:-1])
         self.rings = np.zeros(sum(sizes), dtype=np.float32)
-        self.positions = np.zeros(len(self.histories), dtype=np.int64)
+        self.positions = np.zeros(len(self.history_lengths), dtype=np.int64)
         self.work = np.zeros(self.work_rows * kernels.row_stride.py_func(max_block), dtype=np.float32)
         if old is not None:  # the last `history` samples of each ring, oldest first
             new = self.rings_by_layer()
             for l, (ring, position) in enumerate(old):
-                history = self.histories[l]
+                history = self.history_lengths[l]
                 if history:
                     new[l][0][:, :history] = ring[:, (position - history + np.arange(history)) % ring.shape[1]]
                 self.positions[l] = history
@@ -893,7 +893,7 @@ class CompiledGatedStackPlan(CompiledPlan):
             self.meta[l, [kernels.KERNEL, kernels.DILATION, kernels.ROWS]] = (
                 layer.kernel_size, layer.dilation, layer.in_channels)
         self.params = torch.cat(pieces).numpy().copy()
-        self.histories = [(layer.kernel_size - 1) * layer.dilation for layer in stack.layers]
+        self.history_lengths = [(layer.kernel_size - 1) * layer.dilation for layer in stack.layers]
         self.work_rows = max(int(m[kernels.KERNEL] * m[kernels.ROWS]) for m in self.meta) + 3 * self.channels + 1
         self.allocate(max_block)
 
@@ -935,7 +935,7 @@ class CompiledTCNPlan(CompiledPlan):
             self.meta[i, [kernels.KERNEL, kernels.DILATION, kernels.ROWS, kernels.T_OUT, kernels.T_PROJECTED]] = (
                 block.kernel_size, block.dilation, rows, block.out_channels, int(block.projected))
         self.params = torch.cat(pieces).numpy().copy()
-        self.histories = [(block.kernel_size - 1) * block.dilation for block in blocks]
+        self.history_lengths = [(block.kernel_size - 1) * block.dilation for block in blocks]
         plain = [b for b in blocks if not b.projected]
         self.work_rows = work_rows + max(b.kernel_size * b.in_channels for b in plain) + max(
             b.out_channels for b in blocks)
