@@ -45,6 +45,8 @@ def add_data(sub: argparse._SubParsersAction) -> None:
                    help="dataset size: smoke (a handful), quick (a few hundred), paper (the real sizes)")
     s.add_argument("--out", required=True, help="folder to write (created; must be empty or absent)")
     s.add_argument("--seed", type=int, default=None, help="random seed (default: the tank's default)")
+    s.add_argument("--tank", default=None, choices=("clean", "realistic"),
+                   help="named tank (default: the dataclass defaults, i.e. clean, or --params' preset)")
     s.add_argument("--rt60", type=float, default=None, help="reverberation time of the tank in seconds")
     s.add_argument("--drive", type=float, default=None, help="driver nonlinearity drive (0 = linear)")
     s.add_argument("--params", default=None,

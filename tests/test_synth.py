@@ -53,8 +53,49 @@ def test_springset_fade_out_and_levels(springset_dir: Path) -> None:
         x, y = dry["Xtrain"][:, :, 0], wet["Ytrain_0"][:, :, 0]
     # The last 0.5 s fades to silence on both sides; the wet side is a real reverb (nonzero).
     assert np.max(np.abs(x[:, -1])) < 1e-6 and np.max(np.abs(y[:, -1])) < 1e-6
-    assert np.all(np.max(np.abs(y), axis=1) > 0.01)
-    assert np.max(np.abs(x)) < 1 and np.max(np.abs(y)) < 1
+    # As in the real SpringSet, every dry and every wet item peaks at exactly 1, separately.
+    assert np.allclose(np.max(np.abs(x), axis=1), 1.0, atol=1e-12)
+    assert np.allclose(np.max(np.abs(y), axis=1), 1.0, atol=1e-12)
+
+
+def test_springset_gains_recover_the_tank(tmp_path: Path) -> None:
+    """notes.csv's gains undo the peak normalisation: stored/gain is the tank's true input and
+    output, noise floor included (each item's noise seed is the dataset seed + its index)."""
+    tank = TankParams.preset("realistic", rt60=1.2)
+    folder = synth.synthesize("springset", "smoke", tmp_path / "ss", seed=11, tank=tank, progress=False)
+    notes = pd.read_csv(folder / "notes.csv")
+    spring = SpringTank(TankParams.from_dict(json.loads((folder / "tank.json").read_text())["params"]))
+    with h5py.File(folder / "dry_train.h5", "r") as dry, h5py.File(folder / "wet_train.h5", "r") as wet:
+        x, y = dry["Xtrain"][:, :, 0], wet["Ytrain_0"][:, :, 0]
+    body = slice(0, 32000 - 8000)        # before the 0.5 s fade-out
+    for i in range(3):
+        row = notes.iloc[i]
+        assert row["dry_gain"] > 0 and row["wet_gain"] > 0
+        rendered = render_note(NoteSpec(**{k: row[k] for k in NoteSpec.__dataclass_fields__}), 16000, 32000, 0.5)
+        assert np.allclose(x[i] / row["dry_gain"], rendered, atol=1e-12)
+        expected = spring.process(rendered, noise_seed=11 + i)
+        assert np.allclose(y[i, body] / row["wet_gain"], expected[body], rtol=0, atol=1e-12)
+    # The gains differ per item: separate normalisation does not keep the device's gain.
+    ratio = notes["wet_gain"] / notes["dry_gain"]
+    assert ratio.max() / ratio.min() > 1.2
+    levels = json.loads((folder / "tank.json").read_text())["levels"]
+    assert levels["noise_rms_dbfs"] == pytest.approx(10 * np.log10(10 ** -10 + 10 ** -9.5), abs=0.5)
+    assert 0.02 < levels["nonlinear_share"] < 0.6
+
+
+def test_egfxset_level_conventions(tmp_path: Path) -> None:
+    """EGFxSet: each dry file peak-normalised, the wet at one gain for the whole set, the loudest
+    wet file just below full scale; notes.csv records both gains."""
+    folder = synth.synthesize("egfxset", "smoke", tmp_path / "eg", seed=5, tank=TANK, progress=False)
+    notes = pd.read_csv(folder / "notes.csv")
+    dry_peaks, wet_peaks = [], []
+    for row in notes.itertuples():
+        dry_peaks.append(np.max(np.abs(sf.read(folder / formats.EGFXSET_DRY_DIR / row.position / row.file)[0])))
+        wet_peaks.append(np.max(np.abs(sf.read(folder / formats.EGFXSET_WET_DIR / row.position / row.file)[0])))
+    assert np.allclose(dry_peaks, synth.EGFXSET_DRY_PEAK, atol=2e-7)
+    assert max(wet_peaks) == pytest.approx(synth.EGFXSET_WET_MAX_PEAK, abs=2e-7)
+    assert notes["wet_gain"].nunique() == 1
+    assert np.std(wet_peaks) > 0.01      # one gain for all: the wet peaks keep their differences
 
 
 def test_egfxset_layout(egfxset_dir: Path) -> None:
@@ -88,7 +129,9 @@ def test_wet_is_the_tank_applied_to_dry(springset_dir: Path) -> None:
     with h5py.File(springset_dir / "dry_val_test.h5", "r") as dry, h5py.File(springset_dir / "wet_val_test.h5", "r") as wet:
         x, y = dry["Xvalidation"][0, :, 0], wet["Yvalidation_0"][0, :, 0]
     tank = SpringTank(TankParams.from_dict(json.loads((springset_dir / "tank.json").read_text())["params"]))
-    expected = tank.process(x)
+    # Dry and wet were peak-normalised separately; notes.csv's gains undo it.
+    row = pd.read_csv(springset_dir / "notes.csv").set_index("id").loc["springset/val_test/0"]
+    expected = tank.process(x / row["dry_gain"]) * row["wet_gain"]
     body = slice(0, 32000 - 8000)        # before the 0.5 s fade-out
     assert np.allclose(y[body], expected[body], atol=1e-9)
 

@@ -26,6 +26,8 @@ import numpy as np
 
 GUITAR_RANGE = (40, 88)   # MIDI E2 .. E6
 BASS_RANGE = (28, 55)     # MIDI E1 .. G3
+#: Loss-filter coefficient S of the darkest (brightness 0) and brightest (brightness 1) note.
+LOSS_DARK, LOSS_BRIGHT = 0.12, 0.006
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def render_note(spec: NoteSpec, sample_rate: int, n_samples: int, fade_seconds: 
         raise ValueError(f"note MIDI {spec.midi} ({f0:.1f} Hz) is out of range at {sample_rate} Hz")
     rng = np.random.default_rng(spec.seed)
     period = sample_rate / f0
-    s = 0.5 - 0.4 * float(np.clip(spec.brightness, 0.0, 1.0))   # S=0.5 darkest, 0.1 bright
+    s = LOSS_DARK - (LOSS_DARK - LOSS_BRIGHT) * float(np.clip(spec.brightness, 0.0, 1.0))
     # Tuning: loop delay = L + S + d with the Thiran delay d in [0.5, 1.5) (accurate there).
     length = int(math.floor(period - s - 0.5))
     d = period - s - length

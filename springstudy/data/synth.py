@@ -16,7 +16,7 @@ import argparse
 import csv
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,21 +72,76 @@ def _write_notes_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
+#: Peak of each stored SpringSet item, dry and wet separately (the real files are peak-normalised
+#: per item, thesis Table 3: min/max about ±1).
+SPRINGSET_PEAK = 1.0
+#: Peak of each EGFxSet dry file (the real dry files are normalised to full scale, thesis Table 4:
+#: mean min/max ±1.000); the largest value 24-bit PCM holds is 1 - 2^-23.
+EGFXSET_DRY_PEAK = 0.999
+#: Peak of the loudest EGFxSet wet file: the wet keeps the device's gain, one recording level for
+#: the whole set, set so that nothing clips (thesis Table 4: mean wet peaks about 0.89).
+EGFXSET_WET_MAX_PEAK = 0.99
+
+
+@dataclass
+class _Levels:
+    """Energies summed over a dataset's items, for tank.json's measured levels."""
+
+    wet: float = 0.0          # Σ wet² (as the tank put it out, before any normalisation)
+    nonlinear: float = 0.0    # Σ (wet − linear(dry) − noise)²: the driver's share
+    noise: float = 0.0        # Σ noise²
+    samples: int = 0
+
+    def add(self, tank: SpringTank, dry: np.ndarray, wet: np.ndarray, seeds: list[int]) -> None:
+        noise = np.stack([tank.noise(d.shape, s) for d, s in zip(dry, seeds)]) if tank.has_noise else 0.0
+        self.wet += float(np.sum(wet**2))
+        self.nonlinear += float(np.sum((wet - tank.linear(dry) - noise) ** 2))
+        self.noise += float(np.sum(np.square(noise)))
+        self.samples += int(wet.size)
+
+    def report(self) -> dict[str, float]:
+        """Levels in dB (None where a share is zero, e.g. no noise floor: JSON has no infinity)."""
+        db = lambda ratio: float(10.0 * np.log10(ratio)) if ratio > 0 else None  # noqa: E731
+        return {"wet_rms_dbfs": db(self.wet / self.samples),
+                "nonlinear_share": self.nonlinear / self.wet,
+                "nonlinear_share_db": db(self.nonlinear / self.wet),
+                "noise_rms_dbfs": db(self.noise / self.samples),
+                "snr_db": db(self.wet / self.noise) if self.noise > 0 else None}
+
+
 def _render(specs: list[NoteSpec], tank: SpringTank, n_samples: int, fade: float, seed: int,
-            first_index: int) -> tuple[np.ndarray, np.ndarray]:
-    """Dry notes and their wet tank outputs, (len(specs), n_samples) each, faded alike."""
+            first_index: int, dry_peak: float | None = None,
+            levels: _Levels | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Dry notes and their wet tank outputs, (len(specs), n_samples) each, faded alike.
+
+    ``dry_peak`` normalises each dry note to that peak before it is played into the tank.
+    Before the fade, ``levels`` (if given) accumulates the wet, nonlinear and noise energies.
+    """
     fs = tank.params.sample_rate
-    dry = np.stack([render_note(s, fs, n_samples, fade) for s in specs])
+    dry = np.stack([render_note(s, fs, n_samples, fade, peak=dry_peak) for s in specs])
     # One noise seed per item, derived from the dataset seed, so items do not share noise.
-    wet = np.stack([tank.process(d, noise_seed=seed + first_index + i) for i, d in enumerate(dry)]) \
-        if tank.params.noise_floor_db is not None else tank.process(dry)
+    seeds = [seed + first_index + i for i in range(len(specs))]
+    wet = np.stack([tank.process(d, noise_seed=s) for d, s in zip(dry, seeds)]) \
+        if tank.has_noise else tank.process(dry)
+    if levels is not None:
+        levels.add(tank, dry, wet, seeds)
     if fade > 0:
         n_fade = int(round(fade * fs))
         wet[:, -n_fade:] *= 0.5 * (1.0 + np.cos(np.linspace(0.0, np.pi, n_fade)))
     return dry, wet
 
 
-def _springset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bool) -> list[dict[str, Any]]:
+def _peak_gains(x: np.ndarray, peak: float) -> np.ndarray:
+    """Per row, the gain that brings its peak to ``peak`` (1 for a silent row)."""
+    top = np.max(np.abs(x), axis=-1)
+    return np.where(top > 0, peak / np.where(top > 0, top, 1.0), 1.0)
+
+
+def _springset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bool,
+               levels: _Levels) -> list[dict[str, Any]]:
+    """SpringSet's files. As in the real archive, each dry and each wet item is peak-normalised
+    separately (to :data:`SPRINGSET_PEAK`); ``dry_gain`` and ``wet_gain`` in notes.csv are the
+    gains applied (stored = gain · rendered), so stored/gain is the tank's true input and output."""
     sizes = PRESETS["springset"][preset]
     n_total = sizes["train"] + sizes["val_test"]
     specs = random_notes(n_total, seed)
@@ -96,8 +151,11 @@ def _springset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bo
         for start in range(0, n_total, BATCH):
             chunk = specs[start:start + BATCH]
             dry[start:start + len(chunk)], wet[start:start + len(chunk)] = _render(
-                chunk, tank, formats.SPRINGSET_LENGTH, formats.SPRINGSET_FADE_SECONDS, seed, start)
+                chunk, tank, formats.SPRINGSET_LENGTH, formats.SPRINGSET_FADE_SECONDS, seed, start, levels=levels)
             bar.update(len(chunk))
+    dry_gain, wet_gain = _peak_gains(dry, SPRINGSET_PEAK), _peak_gains(wet, SPRINGSET_PEAK)
+    dry *= dry_gain[:, None]
+    wet *= wet_gain[:, None]
     n_train = sizes["train"]
     formats.write_springset(tmp, {"train": (dry[:n_train], wet[:n_train]),
                                   "val_test": (dry[n_train:], wet[n_train:])})
@@ -105,11 +163,18 @@ def _springset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bo
     for i, spec in enumerate(specs):
         subset, index = ("train", i) if i < n_train else ("val_test", i - n_train)
         rows.append({"id": f"springset/{subset}/{index}", "subset": subset, "index": index,
-                     "frequency_hz": round(spec.frequency, 4), **spec.to_dict()})
+                     "frequency_hz": round(spec.frequency, 4), **spec.to_dict(),
+                     "dry_gain": float(dry_gain[i]), "wet_gain": float(wet_gain[i])})
     return rows
 
 
-def _egfxset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bool) -> list[dict[str, Any]]:
+def _egfxset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bool,
+             levels: _Levels) -> list[dict[str, Any]]:
+    """EGFxSet's files, with the real set's level conventions (thesis Table 4): every dry file is
+    peak-normalised (:data:`EGFXSET_DRY_PEAK`) and played into the device at that level; the wet
+    keeps the device's gain, scaled by one gain for the whole set so that the loudest wet file
+    peaks at :data:`EGFXSET_WET_MAX_PEAK`. notes.csv records both gains per file (the dry gain
+    relative to the rendered note; the wet gain relative to the tank's output)."""
     layout = PRESETS["egfxset"][preset]
     n_samples = int(round(formats.EGFXSET_SECONDS * formats.EGFXSET_RATE))
     items = [(pos, string, fret) for pos in layout["positions"] for string in layout["strings"]
@@ -120,18 +185,29 @@ def _egfxset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bool
     specs = [replace(d, midi=float(formats.EGFXSET_OPEN_STRING_MIDI[string] + fret),
                      pickup_position=EGFXSET_PICKUP[pos], decay=d.decay * 1.3)
              for d, (pos, string, fret) in zip(drawn, items)]
-    rows = []
-    with tqdm(total=len(items), desc="egfxset", unit="note", disable=not progress) as bar:
+    # Pass 1 finds the loudest wet file (the set's one recording level); pass 2 renders the same
+    # items again (same seeds, same samples) and writes them: memory stays one batch.
+    peak = 0.0
+    with tqdm(total=2 * len(items), desc="egfxset", unit="note", disable=not progress) as bar:
         for start in range(0, len(items), BATCH):
             chunk = specs[start:start + BATCH]
-            dry, wet = _render(chunk, tank, n_samples, EGFXSET_FADE_SECONDS, seed, start)
+            _, wet = _render(chunk, tank, n_samples, EGFXSET_FADE_SECONDS, seed, start, dry_peak=EGFXSET_DRY_PEAK)
+            peak = max(peak, float(np.max(np.abs(wet))))
+            bar.update(len(chunk))
+        wet_gain = EGFXSET_WET_MAX_PEAK / peak if peak > 0 else 1.0
+        rows = []
+        for start in range(0, len(items), BATCH):
+            chunk = specs[start:start + BATCH]
+            dry, wet = _render(chunk, tank, n_samples, EGFXSET_FADE_SECONDS, seed, start,
+                               dry_peak=EGFXSET_DRY_PEAK, levels=levels)
             for k, spec in enumerate(chunk):
                 pos, string, fret = items[start + k]
                 name = formats.egfxset_name(string, fret)
-                formats.write_egfxset_pair(tmp, pos, name, dry[k], wet[k])
+                formats.write_egfxset_pair(tmp, pos, name, dry[k], wet_gain * wet[k])
+                natural_peak = 0.25 + 0.65 * spec.velocity       # render_note's default level
                 rows.append({"id": f"egfxset/{pos}/{Path(name).stem}", "position": pos, "file": name,
                              "string": string, "fret": fret, "frequency_hz": round(spec.frequency, 4),
-                             **spec.to_dict()})
+                             **spec.to_dict(), "dry_gain": EGFXSET_DRY_PEAK / natural_peak, "wet_gain": wet_gain})
             bar.update(len(chunk))
     return rows
 
@@ -157,12 +233,16 @@ def synthesize(format: str, preset: str, out: str | Path, seed: int | None = Non
 
     with atomic_folder(out) as tmp:
         build = _springset if format == "springset" else _egfxset
-        rows = build(tmp, preset, seed, spring, progress)
+        levels = _Levels()
+        rows = build(tmp, preset, seed, spring, progress, levels)
         _write_notes_csv(tmp / "notes.csv", rows)
         # scipy's writer, not libsndfile's: the latter stamps float WAVs with the time (PEAK chunk).
         wavfile.write(tmp / "tank_ir.wav", rate, spring.impulse_response.astype(np.float32))
         report = _tank_report(spring, seed, format, preset)
         report["items"] = len(rows)
+        # Measured on this dataset's items before normalisation and fade: the wet level, the
+        # driver's share of the wet energy (ESR of the true linear response) and the noise floor.
+        report["levels"] = levels.report()
         # No render time in the file: same seed, same bytes.
         (tmp / "tank.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return out
@@ -180,6 +260,8 @@ def synthesize_from_cli(args: argparse.Namespace) -> None:
             params = load_params(args.params)
             values.update(params.get("data", {}).get("tank", {}) or {})
             seed = seed if seed is not None else params.get("seed")
+        if getattr(args, "tank", None) is not None:
+            values["preset"] = args.tank
         if args.rt60 is not None:
             values["rt60"] = args.rt60
         if args.drive is not None:

@@ -26,10 +26,15 @@ delay, so the loops stay causal.
 
 Because every part is linear and time invariant, the whole transfer function is evaluated on a
 dense FFT grid and its inverse FFT is the impulse response, long enough that time aliasing is
-below -120 dB. A static driver nonlinearity ``tanh(drive x) / drive`` before the tank (unit
-small-signal gain; ``drive = 0`` is linear) makes the system nonlinear and time invariant, as a
-real tank with its driver is. The impulse response is scaled to unit energy times
-``output_gain_db`` (default -6 dB, so that loud sustained notes do not clip 24-bit PCM).
+below -120 dB. The transducers' tone (``tone_highpass_hz``, ``tone_lowpass_hz``, a high shelf)
+is part of that linear response. Before the tank, a driver nonlinearity (:meth:`SpringTank.drive`:
+a tanh saturation with optional asymmetry, and with memory through a low shelf before it and
+its inverse after it) makes the system nonlinear and time invariant, as a real tank with its
+driver is; it has unit small-signal gain, so the true IR is the whole device's small-signal IR.
+After the tank, an optional noise floor (pink hiss shaped by the tone, and mains hum). The
+impulse response is scaled to unit energy times ``output_gain_db`` (default -6 dB, so that loud
+sustained notes do not clip 24-bit PCM). :data:`TANK_PRESETS` names two tanks: ``clean`` (the
+defaults) and ``realistic`` (calibrated against the real Accutronics 4EB2C1B).
 """
 
 from __future__ import annotations
@@ -62,7 +67,17 @@ class TankParams:
     high_chirp_a: float = -0.6
     high_chirp_delay: float = 0.019    # s, delay line in the high-chirp loop
     drive: float = 1.0                 # driver nonlinearity tanh(drive x)/drive; 0 = linear
-    noise_floor_db: float | None = None  # RMS of white noise added to the output, dBFS; None = off
+    drive_bias: float = 0.0            # asymmetry of the saturation (even harmonics); 0 = odd only
+    drive_shelf_db: float = 0.0        # low-frequency emphasis before the saturation, undone after
+    drive_shelf_hz: float = 200.0      # corner of that shelf (Hz)
+    tone_highpass_hz: float | None = None  # input transducer's low cut (2nd order); None = off
+    tone_lowpass_hz: float | None = None   # output transducer/pickup band limit (2nd order); None = off
+    tone_shelf_db: float = 0.0         # high shelf of the transducers' response (dB above tone_shelf_hz)
+    tone_shelf_hz: float = 800.0       # corner of that shelf (Hz)
+    noise_floor_db: float | None = None  # RMS of white noise (hiss) added to the output, dBFS; None = off
+    hum_db: float | None = None        # RMS of mains hum added to the output, dBFS; None = off
+    hum_hz: float = 50.0               # mains frequency
+    hum_harmonics: int = 4             # hum partials at k·hum_hz, k = 1..hum_harmonics, amplitude 1/k
     ir_seconds: float | None = None    # length of the stored true IR; None = 100 dB of decay
     dc_block_hz: float = 30.0          # DC-blocking high-pass corner
     output_gain_db: float = -6.0       # gain of the true IR over unit energy (headroom for PCM)
@@ -80,6 +95,15 @@ class TankParams:
             (self.loop_delay > 0 and self.high_chirp_delay > 0, "loop delays must be positive"),
             (0 < self.hf_damping <= 1, "hf_damping must lie in (0, 1]"),
             (self.drive >= 0, "drive must be >= 0"),
+            (abs(self.drive_bias) < 1, "drive_bias must lie in (-1, 1)"),
+            (0 < self.drive_shelf_hz < nyquist, f"drive_shelf_hz must lie in (0, {nyquist:g}) Hz"),
+            (self.tone_highpass_hz is None or 0 < self.tone_highpass_hz < nyquist,
+             f"tone_highpass_hz must lie in (0, {nyquist:g}) Hz or be null"),
+            (self.tone_lowpass_hz is None or 0 < self.tone_lowpass_hz < nyquist,
+             f"tone_lowpass_hz must lie in (0, {nyquist:g}) Hz or be null"),
+            (0 < self.tone_shelf_hz < nyquist, f"tone_shelf_hz must lie in (0, {nyquist:g}) Hz"),
+            (0 < self.hum_hz * max(self.hum_harmonics, 1) < nyquist, "hum partials must lie below Nyquist"),
+            (self.hum_harmonics >= 1, "hum_harmonics must be >= 1"),
         ]
         for ok, message in checks:
             if not ok:
@@ -87,16 +111,58 @@ class TankParams:
 
     @classmethod
     def from_dict(cls, values: dict) -> TankParams:
-        """Build from a mapping (e.g. params.yaml's ``data.tank``); unknown keys are an error."""
+        """Build from a mapping (e.g. params.yaml's ``data.tank``); unknown keys are an error.
+
+        A ``preset`` key (``clean`` or ``realistic``, see :data:`TANK_PRESETS`) starts from that
+        preset; the other keys override it. Without one, the dataclass defaults (``clean``) apply.
+        """
+        values = dict(values)
+        preset = values.pop("preset", None)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise ValueError(f"TankParams: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-        return cls(**values)
+            raise ValueError(f"TankParams: unknown parameter(s) {', '.join(unknown)}; known: preset, {', '.join(sorted(names))}")
+        if preset is not None and preset not in TANK_PRESETS:
+            raise ValueError(f"TankParams: unknown preset {preset!r}; choose one of {', '.join(TANK_PRESETS)}")
+        return cls(**{**(TANK_PRESETS[preset] if preset is not None else {}), **values})
+
+    @classmethod
+    def preset(cls, name: str, **overrides: object) -> TankParams:
+        """The named preset (:data:`TANK_PRESETS`) with ``overrides``."""
+        return cls.from_dict({"preset": name, **overrides})
 
     def to_dict(self) -> dict:
         """All parameters as a plain dict (JSON-serialisable)."""
         return dataclasses.asdict(self)
+
+
+#: Named tanks. ``clean`` is the dataclass defaults: a nearly linear, bright tank (a Linear IR
+#: fitted on 3 notes predicts a 4th with ESR ~0.004). ``realistic`` is calibrated against the
+#: real Accutronics 4EB2C1B (see :mod:`springstudy.data.calibration` and the README's
+#: calibration table): its "long" decay (T30 3.2 s; Accutronics' type C spans 2.75-4 s) with
+#: high frequencies dying fast (RT60 at fc = 0.05 · RT60 at DC, so 2 kHz rings ~0.6 s); output
+#: transducer band-limited at 3 kHz, so the wet is darker than the dry (centroid ratio ~0.86,
+#: real 0.83); a driver that saturates hard with memory (drive 3, bass lifted 12 dB below
+#: 200 Hz before the saturation and lowered after it, as a coil's core saturates with flux), so
+#: that a Linear IR fitted on 3 notes scores ESR ~0.3 on a 4th (real 0.28); and a noise floor of
+#: pink hiss at -100 dBFS and 50 Hz hum at -95 dBFS, about 65 dB below the mean wet RMS. The
+#: floor is as high as the tone allows: the real wet is darker than its dry, and any floor
+#: within ~50 dB of the wet's RMS fills the late frames with noise and lifts the wet's mean
+#: centroid above the dry's.
+TANK_PRESETS: dict[str, dict[str, object]] = {
+    "clean": {},
+    "realistic": {
+        "rt60": 3.2,
+        "hf_damping": 0.05,
+        "drive": 3.0,
+        "drive_shelf_db": 12.0,
+        "drive_shelf_hz": 200.0,
+        "tone_lowpass_hz": 3000.0,
+        "noise_floor_db": -100.0,
+        "hum_db": -95.0,
+        "hum_hz": 50.0,
+    },
+}
 
 
 def _first_order_allpass(coef: float, phase_delay_rad: np.ndarray) -> np.ndarray:
@@ -108,6 +174,17 @@ def _first_order_allpass(coef: float, phase_delay_rad: np.ndarray) -> np.ndarray
 def _first_order_allpass_delay(coef: float, theta: np.ndarray) -> np.ndarray:
     """dφ/dθ of the allpass above: (1 - c²) / (1 + 2c cos θ + c²) (its group delay per unit θ)."""
     return (1.0 - coef**2) / (1.0 + 2.0 * coef * np.cos(theta) + coef**2)
+
+
+def _first_order_shelf(dc_gain: float, hf_gain: float, corner_hz: float, sample_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """First-order shelf (b, a) with gain ``dc_gain`` at DC and ``hf_gain`` at high frequencies.
+
+    Bilinear transform of (hf·s + dc·ωc) / (s + ωc), ωc prewarped to ``corner_hz``. Its pole and
+    zero lie inside the unit circle for positive gains, so its inverse (a, b) is stable too.
+    """
+    wc = 2.0 * sample_rate * math.tan(math.pi * corner_hz / sample_rate)
+    b, a = signal.bilinear([hf_gain, dc_gain * wc], [1.0, wc], fs=sample_rate)
+    return np.asarray(b, dtype=np.float64), np.asarray(a, dtype=np.float64)
 
 
 def thiran_coefficient(delay: float) -> float:
@@ -182,7 +259,15 @@ class SpringTank:
             _, hp = signal.sosfreqz(signal.butter(2, p.fc, "highpass", fs=fs, output="sos"), worN=omega)
             total = total + 10.0 ** (p.high_chirp_level_db / 20.0) * h_high * hp
         _, dc = signal.sosfreqz(signal.butter(2, p.dc_block_hz, "highpass", fs=fs, output="sos"), worN=omega)
-        return total * dc
+        return total * dc * self._tone(omega)
+
+    def _tone(self, omega: np.ndarray) -> np.ndarray | float:
+        """The transducers' response: band limits (2nd-order Butterworth high- and low-pass) and a
+        first-order high shelf (``tone_shelf_db`` above ``tone_shelf_hz``); 1 where off."""
+        response: np.ndarray | float = 1.0
+        for b, a in self._tone_filters():
+            response = response * signal.freqz(b, a, worN=omega)[1]
+        return response
 
     def _fft_size(self, decay_rt60: float) -> int:
         # 120 dB of decay plus the cascade's longest group delay, so time aliasing is below -120 dB.
@@ -227,28 +312,118 @@ class SpringTank:
         return band_decay_times(self._calibrated[1], self.params.sample_rate, method)
 
     # --- the whole (nonlinear) device ---------------------------------------------------------
+    def _shelf(self) -> tuple[np.ndarray, np.ndarray]:
+        """The driver's low shelf (b, a): gain 10^(drive_shelf_db/20) at DC, 1 at high frequencies."""
+        p = self.params
+        return _first_order_shelf(10.0 ** (p.drive_shelf_db / 20.0), 1.0, p.drive_shelf_hz, p.sample_rate)
+
     def drive(self, x: np.ndarray) -> np.ndarray:
-        """The static driver nonlinearity tanh(drive·x)/drive (identity for drive = 0)."""
-        d = self.params.drive
-        return np.asarray(x, dtype=np.float64) if d == 0 else np.tanh(d * np.asarray(x, dtype=np.float64)) / d
+        """The driver and transducer nonlinearity, unit gain for small signals (along the last axis).
+
+        ``f(u) = (tanh(d(u + b)) − tanh(d·b)) / (d·(1 − tanh²(d·b)))`` with ``d = drive`` and
+        ``b = drive_bias`` (b ≠ 0 saturates one polarity first: even harmonics); identity for
+        ``d = 0``. With ``drive_shelf_db`` ≠ 0 the saturation has memory: a low shelf lifts low
+        frequencies before it and its exact inverse follows it (a Wiener-Hammerstein chain), as
+        a driver coil's core saturates with flux, the integral of the drive, so that bass
+        saturates first. The chain is the identity for small signals, so the tank's true IR is
+        the whole device's small-signal IR.
+        """
+        p = self.params
+        u = np.asarray(x, dtype=np.float64)
+        if p.drive == 0:
+            return u
+        if p.drive_shelf_db != 0:
+            b, a = self._shelf()
+            u = signal.lfilter(b, a, u, axis=-1)
+        d, bias = p.drive, p.drive_bias
+        offset = math.tanh(d * bias)
+        v = (np.tanh(d * (u + bias)) - offset) / (d * (1.0 - offset**2))
+        if p.drive_shelf_db != 0:
+            v = signal.lfilter(a, b, v, axis=-1)
+        return v
+
+    @property
+    def has_noise(self) -> bool:
+        """Whether the output carries a noise floor (hiss or hum)."""
+        return self.params.noise_floor_db is not None or self.params.hum_db is not None
+
+    def _tone_filters(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The transducers' response (:meth:`_tone`) as time-domain filters (b, a)."""
+        p = self.params
+        filters = []
+        if p.tone_shelf_db != 0:
+            filters.append(_first_order_shelf(1.0, 10.0 ** (p.tone_shelf_db / 20.0), p.tone_shelf_hz, p.sample_rate))
+        for corner, kind in ((p.tone_highpass_hz, "highpass"), (p.tone_lowpass_hz, "lowpass")):
+            if corner is not None:
+                filters.append(signal.butter(2, corner, kind, fs=p.sample_rate))
+        return filters
+
+    def noise(self, shape: tuple[int, ...], noise_seed: int | None = None) -> np.ndarray:
+        """The output noise floor, dBFS RMS: hiss at ``noise_floor_db`` plus mains hum at ``hum_db``.
+
+        The hiss is pink (power ∝ 1/f above 20 Hz: at a tank's low output levels the recovery
+        stage's flicker noise dominates its white noise) and shaped by the transducers' response
+        (it passes the same band limits as the signal), scaled so that its expected RMS is
+        ``noise_floor_db``. A tank without tone filters (the clean preset) gets white hiss.
+        The hum has partials k·hum_hz with amplitudes 1/k and seeded random phases (mains hum
+        has no fixed phase to a note).
+        """
+        p = self.params
+        rng = np.random.default_rng(p.seed if noise_seed is None else noise_seed)
+        out = np.zeros(shape)
+        if p.noise_floor_db is not None:
+            hiss = rng.standard_normal(shape)
+            if self._tone_filters():
+                n = shape[-1]
+                freqs = np.fft.rfftfreq(n, 1.0 / p.sample_rate)
+                gain = np.abs(self._tone(2.0 * np.pi * freqs / p.sample_rate)) / np.sqrt(np.maximum(freqs, 20.0) / 1000.0)
+                gain[0] = 0.0
+                # Expected output power of white unit-variance noise through `gain` (two-sided mean).
+                weights = np.full(gain.size, 2.0)
+                weights[0] = 1.0
+                if n % 2 == 0:
+                    weights[-1] = 1.0
+                power = float(np.sum(weights * gain**2)) / n
+                hiss = sfft.irfft(sfft.rfft(hiss, axis=-1) * (gain / np.sqrt(power)), n, axis=-1)
+            out += hiss * 10.0 ** (p.noise_floor_db / 20.0)
+        if p.hum_db is not None:
+            k = np.arange(1, p.hum_harmonics + 1, dtype=np.float64)
+            amplitude = 1.0 / k
+            amplitude *= 10.0 ** (p.hum_db / 20.0) / np.sqrt(np.sum(amplitude**2) / 2.0)
+            t = np.arange(shape[-1]) / p.sample_rate
+            rows = int(np.prod(shape[:-1], dtype=np.int64))
+            phases = rng.uniform(0.0, 2.0 * np.pi, (rows, k.size))
+            hum = np.stack([np.sum(amplitude[:, None] * np.sin(2.0 * np.pi * p.hum_hz * k[:, None] * t + ph[:, None]),
+                                   axis=0) for ph in phases])
+            out += hum.reshape(shape)
+        return out
 
     def process(self, x: np.ndarray, noise_seed: int | None = None) -> np.ndarray:
         """Wet output for dry input ``x`` (shape (T,) or (N, T)), same shape, same length.
 
-        The driver nonlinearity, then FFT convolution with the true IR truncated to the input
-        length (the output of a length-T input is observed for T samples, as in the datasets),
-        then the optional noise floor (seeded by ``noise_seed``, default ``params.seed``).
+        The driver nonlinearity (:meth:`drive`), then FFT convolution with the true IR truncated
+        to the input length (the output of a length-T input is observed for T samples, as in the
+        datasets), then the optional noise floor (:meth:`noise`, seeded by ``noise_seed``,
+        default ``params.seed``).
         """
-        x = self.drive(x)
+        y = self.linear(self.drive(x))
+        if self.has_noise:
+            y = y + self.noise(y.shape, noise_seed)
+        return y
+
+    def linear(self, x: np.ndarray) -> np.ndarray:
+        """The linear tank alone: ``x`` (T,) or (N, T) convolved with the true IR, truncated to T.
+
+        For small signals this is the whole device without its noise (the driver chain has unit
+        small-signal gain), so ``process(x) - linear(x) - noise`` is the nonlinearity's share.
+        """
+        x = np.asarray(x, dtype=np.float64)
         squeeze = x.ndim == 1
         x2 = np.atleast_2d(x)
         n = x2.shape[-1]
         h = self._calibrated[1][:n]
         n_fft = sfft.next_fast_len(n + h.size - 1, real=True)
         y = sfft.irfft(sfft.rfft(x2, n_fft, axis=-1) * sfft.rfft(h, n_fft), n_fft, axis=-1)[..., :n]
-        if self.params.noise_floor_db is not None:
-            rng = np.random.default_rng(self.params.seed if noise_seed is None else noise_seed)
-            y = y + rng.standard_normal(y.shape) * 10.0 ** (self.params.noise_floor_db / 20.0)
         return y[0] if squeeze else y
 
     def describe(self) -> dict:
