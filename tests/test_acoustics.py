@@ -374,8 +374,9 @@ def test_ir_command_with_the_linear_estimate(tank_dataset, tmp_path, one_thread)
 
 def test_linear_estimate_reference_has_the_tanks_rt60(tank_dataset) -> None:
     """Real datasets have no true IR: the Linear IR baseline's estimate from the training pairs
-    stands in. On tank data (driver nonlinearity on) its T20 and T30 match the true IR's within
-    3%, broadband and in every octave band."""
+    stands in. On tank data (driver nonlinearity on; items peak-normalised dry and wet
+    separately, as SpringSet's are, so every pair carries its own gain) its T20 and T30 match
+    the true IR's within 5%, broadband and in every octave band (within 1% broadband)."""
     true = read_device_ir(tank_dataset / "tank_ir.wav", FS)
     assert true.kind == "true" and not true.is_estimate
     estimate = device_reference(LINEAR, FS, data=tank_dataset, seed=3)
@@ -384,7 +385,8 @@ def test_linear_estimate_reference_has_the_tanks_rt60(tank_dataset) -> None:
     table = rt60_table([analyse_ir("device", true.ir, FS), analyse_ir("estimate", estimate.ir, FS)])
     rows = table[(table["system"] == "estimate") & table["method"].isin(["t20", "t30"])]
     assert len(rows) == 2 * 7 and rows["error_pct"].notna().all()
-    assert rows["error_pct"].abs().max() < 3.0, rows
+    assert rows["error_pct"].abs().max() < 5.0, rows
+    assert rows[rows["band"] == "broadband"]["error_pct"].abs().max() < 1.0, rows
     # The same split from a split file gives the same estimate; a shorter one is cut to ir_seconds.
     from springstudy.data import open_dataset
     from springstudy.data.splits import make_splits, write_split_file
