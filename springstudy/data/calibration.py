@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from springstudy.baselines import _as_items as _items   # (N, 1, T), (N, T) or (T,) -> float64 (N, T)
+
 #: The real Accutronics 4EB2C1B (four SpringSet notes, 16 kHz, 2 s), measured with this module's
 #: protocols. ``loo_esr`` is the mean over the 4 leave-one-out folds (per note 0.04 to 0.64).
 REAL_4EB2C1B: dict[str, Any] = {
@@ -57,16 +59,6 @@ TARGETS: dict[str, Any] = {
     "centroid_ratio": (REAL_4EB2C1B["centroid_ratio"], 0.10),
     "loo_esr": (0.15, 0.45),              # range of the mean over draws
 }
-
-
-def _items(x: Any) -> np.ndarray:
-    """(N, 1, T), (N, T) or (T,) -> float64 (N, T)."""
-    a = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float64)
-    if a.ndim == 3:
-        if a.shape[1] != 1:
-            raise ValueError(f"expected mono items (N, 1, T), got shape {a.shape}")
-        a = a[:, 0]
-    return np.atleast_2d(a)
 
 
 def _esr(pred: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -140,12 +140,12 @@ class TankParams:
 #: fitted on 3 notes predicts a 4th with ESR ~0.004). ``realistic`` is calibrated against the
 #: real Accutronics 4EB2C1B (see :mod:`springstudy.data.calibration` and the README's
 #: calibration table): its "long" decay (T30 3.2 s; Accutronics' type C spans 2.75-4 s) with
-#: high frequencies dying fast (RT60 at fc = 0.05 · RT60 at DC, so 2 kHz rings ~0.6 s); output
-#: transducer band-limited at 3 kHz, so the wet is darker than the dry (centroid ratio ~0.86,
+#: high frequencies dying fast (RT60 at fc = 0.05 · RT60 at DC: 2 kHz rings ~1 s, 4 kHz 0.36 s); output
+#: transducer band-limited at 3 kHz, so the wet is darker than the dry (centroid ratio ~0.87,
 #: real 0.83); a driver that saturates hard with memory (drive 3, bass lifted 12 dB below
 #: 200 Hz before the saturation and lowered after it, as a coil's core saturates with flux), so
 #: that a Linear IR fitted on 3 notes scores ESR ~0.3 on a 4th (real 0.28); and a noise floor of
-#: pink hiss at -100 dBFS and 50 Hz hum at -95 dBFS, about 65 dB below the mean wet RMS. The
+#: pink hiss at -100 dBFS and 50 Hz hum at -95 dBFS, about 62 dB below the mean wet RMS. The
 #: floor is as high as the tone allows: the real wet is darker than its dry, and any floor
 #: within ~50 dB of the wet's RMS fills the late frames with noise and lifts the wet's mean
 #: centroid above the dry's.
