@@ -234,7 +234,7 @@ class Calibration:
              f"T20 {m['linear_ir_t20_s']:.2f} s / T30 {m['linear_ir_t30_s']:.2f} s"),
             ("decay: true IR T20 / T30 (tank.json)", "- (type C, 2.75-4 s)",
              f"T20 {t20:.2f} s / T30 {t30:.2f} s" if np.isfinite(t30) else "-"),
-            ("per-item peaks, dry / wet (mean of max |x|)", "1 / 1 (peak-normalised separately)",
+            ("per-item peaks, dry / wet (mean of each item's peak)", "1 / 1 (peak-normalised separately)",
              f"{m['dry_peak']:.3f} / {m['wet_peak']:.3f}"),
             ("driver's share of the wet energy (ESR of the true linear response)", "-",
              f"{levels['nonlinear_share']:.3f}" if "nonlinear_share" in levels else "-"),
