@@ -3,10 +3,10 @@
 Each protocol measures a dataset's dry/wet pairs (N, T) the way the real device was measured,
 with the project's own :class:`~springstudy.baselines.LinearIR`, :func:`~springstudy.metrics.esr`
 and :mod:`~springstudy.acoustics`, so tank and device sit side by side in one table
-(:func:`calibration_table`):
+(:func:`calibrate`, then :meth:`Calibration.table`):
 
-* **Leave-one-out Linear IR** (:func:`leave_one_out_esr`): a Linear IR (the least-squares LTI
-  fit) fitted on 3 notes and scored by ESR on a 4th, over many seeded draws of 4 notes. How
+* **Leave-one-out Linear IR** (:func:`leave_one_out_esr`): a Linear IR (the baselines'
+  regularised H1 estimate, item-long) fitted on 3 notes and scored by ESR on a 4th, over many seeded draws of 4 notes. How
   far the device is from linear *and* how little 3 notes determine it.
 * **Full-split Linear IR** (:func:`split_linear_ir_esr`): fitted on every training item, scored
   on held-out items; more data narrows the leave-one-out gap, the nonlinearity keeps it open.
@@ -53,11 +53,13 @@ REAL_4EB2C1B: dict[str, Any] = {
     "decay_type_range_s": (2.75, 4.0),
 }
 
-#: Calibration targets of the realistic tank, with the tolerance each test holds it to.
+#: Calibration targets of the realistic tank that the tests hold it to: broadband T30 of the
+#: true IR (value, relative tolerance), the wet/dry centroid ratio (value, relative tolerance),
+#: and the range of the leave-one-out Linear IR ESR (mean over draws).
 TARGETS: dict[str, Any] = {
-    "t30_s": (3.2, 0.05),                 # broadband T30 of the true IR (value, relative tolerance)
+    "t30_s": (3.2, 0.05),
     "centroid_ratio": (REAL_4EB2C1B["centroid_ratio"], 0.10),
-    "loo_esr": (0.15, 0.45),              # range of the mean over draws
+    "loo_esr": (0.15, 0.45),
 }
 
 
@@ -152,19 +154,27 @@ def spectral_centroid_hz(x: Any, sample_rate: int) -> np.ndarray:
     return out
 
 
-def linear_ir_decay(dry: Any, wet: Any, sample_rate: int, regularisation: float | None = None) -> dict[str, float]:
-    """T20 and T30 (s, Lundeby noise handling; NaN where refused) of the Linear IR fitted on all
-    of ``dry``/``wet``: the device's decay as a user of real data would estimate it."""
+def linear_ir_decay(ir: np.ndarray, sample_rate: int) -> dict[str, float]:
+    """T20 and T30 (s, Lundeby noise handling; NaN where refused) of a Linear IR fitted on the
+    notes (:meth:`~springstudy.baselines.LinearIR.fit`): the device's decay as a user of real
+    data would estimate it."""
     from springstudy.acoustics import decay_estimate
-    from springstudy.baselines import LINEAR_IR_REGULARISATION, LinearIR
 
-    reg = LINEAR_IR_REGULARISATION if regularisation is None else regularisation
-    fit = LinearIR.fit(_items(dry), _items(wet), regularisation=reg)
     out = {}
     for method in ("t20", "t30"):
-        estimate = decay_estimate(fit.ir, sample_rate, method)
+        estimate = decay_estimate(np.asarray(ir, dtype=np.float64), sample_rate, method)
         out[f"linear_ir_{method}_s"] = estimate.rt60_s if estimate.ok else float("nan")
     return out
+
+
+def mean_spectrum_db(x: Any, smooth_bins: int = 64) -> np.ndarray:
+    """Mean power spectrum (dB) of the items, each scaled to unit energy first (so it shows the
+    tilt, not the gain), smoothed over ``smooth_bins`` rFFT bins."""
+    items = _items(x)
+    energy = np.sum(items * items, axis=-1, keepdims=True)
+    power = np.abs(np.fft.rfft(items / np.sqrt(np.where(energy > 0, energy, 1.0)), axis=-1)) ** 2
+    kernel = np.ones(smooth_bins) / smooth_bins
+    return 10.0 * np.log10(np.convolve(power.mean(axis=0), kernel, mode="same") + 1e-20)
 
 
 def noise_floor_db(process: Callable[[np.ndarray], np.ndarray], sample_rate: int, seconds: float = 2.0) -> float:
@@ -211,6 +221,8 @@ class Calibration:
     truth: dict[str, Any]          # tank.json (empty for a real dataset)
     centroids: tuple[np.ndarray, np.ndarray]   # per item, dry and wet (Hz)
     loo: LeaveOneOut
+    linear_ir: np.ndarray          # the Linear IR fitted on every note (its decay is measured)
+    spectra_db: tuple[np.ndarray, np.ndarray]  # mean_spectrum_db of the dry and the wet items
 
     def table(self) -> pd.DataFrame:
         """The calibration table: each property for the real 4EB2C1B and for this dataset."""
@@ -267,18 +279,22 @@ def calibrate(folder: str | Path, draws: int = 100, seed: int = 0, regularisatio
     rate = formats.SPRINGSET_RATE
     truth_path = folder / "tank.json"
     truth = json.loads(truth_path.read_text()) if truth_path.is_file() else {}
+    from springstudy.baselines import LINEAR_IR_REGULARISATION, LinearIR
+
     loo = leave_one_out_esr(dry, wet, draws=draws, seed=seed, regularisation=regularisation)
+    fit = LinearIR.fit(dry, wet, regularisation=LINEAR_IR_REGULARISATION if regularisation is None else regularisation)
     c_dry, c_wet = spectral_centroid_hz(dry, rate), spectral_centroid_hz(wet, rate)
     measured: dict[str, float] = {"draws": draws, **loo.summary(),
                                   **split_linear_ir_esr(*subsets["train"], *subsets["val_test"], regularisation),
-                                  **linear_ir_decay(dry, wet, rate, regularisation),
+                                  **linear_ir_decay(fit.ir, rate),
                                   "centroid_dry_hz": float(np.nanmean(c_dry)),
                                   "centroid_wet_hz": float(np.nanmean(c_wet)),
                                   "dry_peak": float(np.mean(np.max(np.abs(dry), axis=-1))),
                                   "wet_peak": float(np.mean(np.max(np.abs(wet), axis=-1))),
                                   "naive_esr": float(np.mean(_esr(dry, wet)))}
     measured["centroid_ratio"] = measured["centroid_wet_hz"] / measured["centroid_dry_hz"]
-    return Calibration(folder, rate, measured, truth, (c_dry, c_wet), loo)
+    return Calibration(folder, rate, measured, truth, (c_dry, c_wet), loo, fit.ir,
+                       (mean_spectrum_db(dry), mean_spectrum_db(wet)))
 
 
 def plot_calibration(cal: Calibration, true_ir: np.ndarray | None = None) -> Any:
@@ -289,20 +305,14 @@ def plot_calibration(cal: Calibration, true_ir: np.ndarray | None = None) -> Any
     import matplotlib.pyplot as plt
 
     from springstudy.acoustics import energy_decay_curve
-    from springstudy.baselines import LinearIR
 
-    subsets = read_springset(cal.folder)
-    dry = np.concatenate([subsets["train"][0], subsets["val_test"][0]])
-    wet = np.concatenate([subsets["train"][1], subsets["val_test"][1]])
     rate = cal.sample_rate
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
-    freqs = np.fft.rfftfreq(dry.shape[-1], 1.0 / rate)
-    for name, x, colour in (("dry", dry, "C0"), ("wet", wet, "C1")):
-        power = np.abs(np.fft.rfft(x / np.sqrt(np.sum(x * x, axis=-1, keepdims=True)), axis=-1)) ** 2
-        mean = power.mean(axis=0)
-        kernel = np.ones(64) / 64       # 32 Hz smoothing: the tilt, not each harmonic
-        ax1.semilogx(freqs[1:], 10 * np.log10(np.convolve(mean, kernel, mode="same")[1:] + 1e-20), color=colour,
-                     lw=1.0, label=f"{name} (centroid {np.nanmean(cal.centroids[0 if name == 'dry' else 1]):.0f} Hz)")
+    freqs = np.fft.rfftfreq(2 * (cal.spectra_db[0].size - 1), 1.0 / rate)
+    for name, level, centroids, colour in (("dry", cal.spectra_db[0], cal.centroids[0], "C0"),
+                                           ("wet", cal.spectra_db[1], cal.centroids[1], "C1")):
+        ax1.semilogx(freqs[1:], level[1:], color=colour, lw=1.0,
+                     label=f"{name} (centroid {np.nanmean(centroids):.0f} Hz)")
     for hz, style, label in ((REAL_4EB2C1B["centroid_dry_hz"], "--", "real dry centroid"),
                              (REAL_4EB2C1B["centroid_wet_hz"], ":", "real wet centroid")):
         ax1.axvline(hz, color="0.3", ls=style, lw=1.0, label=label)
@@ -311,8 +321,7 @@ def plot_calibration(cal: Calibration, true_ir: np.ndarray | None = None) -> Any
     ax1.set_ylabel("mean power (dB, items at unit energy)")
     ax1.set_title("dry -> wet spectra", fontsize=10)
     ax1.legend(fontsize=7)
-    fit = LinearIR.fit(dry, wet)
-    curves = [("Linear IR fitted on the notes", fit.ir, "C0")]
+    curves = [("Linear IR fitted on the notes", cal.linear_ir, "C0")]
     if true_ir is not None:
         curves.insert(0, ("true IR (tank_ir.wav)", np.asarray(true_ir, dtype=np.float64), "C1"))
     for label, h, colour in curves:

@@ -80,6 +80,11 @@ def _string_loop(excitation: np.ndarray, n_samples: int, length: int, s: float, 
     return y
 
 
+def default_peak(spec: NoteSpec) -> float:
+    """The peak level a note is rendered at unless told otherwise: 0.25 + 0.65 · velocity."""
+    return 0.25 + 0.65 * spec.velocity
+
+
 def render_note(spec: NoteSpec, sample_rate: int, n_samples: int, fade_seconds: float = 0.0,
                 peak: float | None = None) -> np.ndarray:
     """Render one note as float64 samples of length ``n_samples``.
@@ -121,7 +126,7 @@ def render_note(spec: NoteSpec, sample_rate: int, n_samples: int, fade_seconds: 
     y = np.zeros(n_samples)
     y[onset:] = body
     y -= np.mean(y)
-    y *= (peak if peak is not None else 0.25 + 0.65 * spec.velocity) / max(np.max(np.abs(y)), 1e-12)
+    y *= (peak if peak is not None else default_peak(spec)) / max(np.max(np.abs(y)), 1e-12)
     if fade_seconds > 0:
         n_fade = min(int(round(fade_seconds * sample_rate)), n_samples)
         y[n_samples - n_fade:] *= 0.5 * (1.0 + np.cos(np.linspace(0.0, np.pi, n_fade)))

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from springstudy import __version__
 from springstudy.io import atomic_folder
 from springstudy.data import formats
-from springstudy.data.notes import NoteSpec, random_notes, render_note
+from springstudy.data.notes import NoteSpec, default_peak, random_notes, render_note
 from springstudy.data.tank import SpringTank, TankParams
 
 #: Dataset sizes per preset. ``paper`` is the real datasets' size.
@@ -204,10 +204,9 @@ def _egfxset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bool
                 pos, string, fret = items[start + k]
                 name = formats.egfxset_name(string, fret)
                 formats.write_egfxset_pair(tmp, pos, name, dry[k], wet_gain * wet[k])
-                natural_peak = 0.25 + 0.65 * spec.velocity       # render_note's default level
                 rows.append({"id": f"egfxset/{pos}/{Path(name).stem}", "position": pos, "file": name,
                              "string": string, "fret": fret, "frequency_hz": round(spec.frequency, 4),
-                             **spec.to_dict(), "dry_gain": EGFXSET_DRY_PEAK / natural_peak, "wet_gain": wet_gain})
+                             **spec.to_dict(), "dry_gain": EGFXSET_DRY_PEAK / default_peak(spec), "wet_gain": wet_gain})
             bar.update(len(chunk))
     return rows
 
