@@ -7,9 +7,9 @@ Three sources, named by the value the notebook's ``device_ir`` (and ``springstud
   ``tank.json`` beside it) is the tank's *true* IR; any other file is taken as given.
 * ``linear`` (:data:`LINEAR`): for a real dataset, which has no true IR, the reference is
   *estimated* from the training pairs by the Linear IR baseline
-  (:class:`springstudy.baselines.LinearIR`, the regularised Wiener/H1 least-squares fit,
-  built exactly as the baselines stage builds it by
-  :func:`springstudy.evaluate.build_baselines`). It is the best linear time-invariant fit of
+  (:class:`springstudy.baselines.LinearIR` in its spectral H1 form, ``method="h1"``: the
+  least-squares FIR, best for prediction, leaves the last lags of an item-long filter, which
+  few samples constrain, too noisy for a decay fit). It is the best linear time-invariant fit of
   the device over the training notes, not a measurement: its length is at most one item, and
   where the notes carry no energy (very low or high bands) it is poorly determined.
 * the synthetic tank itself (:class:`springstudy.data.tank.SpringTank`), built by the caller.
@@ -126,9 +126,10 @@ def estimate_device_ir(data: str | Path, split_file: str | Path | None = None, s
     The training split comes from ``split_file`` or, without one, from the trainer's seeded rule
     (``seed``, ``split_method``); items get the trainer's ``RemoveDC`` and ``NormalisePair``
     (one gain per pair, so the device's gain survives). The fit is
-    :func:`springstudy.evaluate.build_baselines`' ``Linear IR``, the baselines stage's own:
-    ``ir_seconds`` of IR (None: the item length), Tikhonov floor ``regularisation`` (None: the
-    baselines' default). ``sample_rate``, if given, must be the dataset's.
+    :func:`springstudy.evaluate.build_baselines`' ``Linear IR`` by the H1 spectral estimate
+    (``ir_method="h1"``, whose tail is clean enough for decay fits): ``ir_seconds`` of IR (None:
+    the item length), Tikhonov floor ``regularisation`` (None: the baselines' default).
+    ``sample_rate``, if given, must be the dataset's.
 
     Raises :class:`DeviceIRError` naming the folder or file when the data cannot be used.
     """
@@ -150,7 +151,7 @@ def estimate_device_ir(data: str | Path, split_file: str | Path | None = None, s
         raise DeviceIRError(f"{data} is at {rate} Hz, the models at {sample_rate} Hz")
     try:
         fit = build_baselines(["Linear IR"], splits["train"], rate, ir_seconds=ir_seconds,
-                              ir_regularisation=regularisation)["Linear IR"]
+                              ir_regularisation=regularisation, ir_method="h1")["Linear IR"]
     except ValueError as err:
         raise DeviceIRError(f"{data}: cannot estimate the device IR ({err})") from None
     split = str(split_file) if split_file is not None else f"seeded {split_method} split, seed {seed}"

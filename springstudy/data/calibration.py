@@ -114,7 +114,7 @@ def leave_one_out_esr(dry: Any, wet: Any, draws: int = 100, n_fit: int = 3, seed
     picks = np.stack([rng.choice(dry.shape[0], size=n_fit + 1, replace=False) for _ in range(draws)])
     scores, gained = np.empty(draws), np.empty(draws)
     for d, pick in enumerate(picks):
-        fit = LinearIR.fit(dry[pick[:-1]], wet[pick[:-1]], regularisation=reg)
+        fit = LinearIR.fit(dry[pick[:-1]], wet[pick[:-1]], regularisation=reg, method="h1")
         pred = fit.predict(dry[pick[-1:]])[:, 0]
         target = wet[pick[-1:]]
         scores[d] = _esr(pred, target)[0]
@@ -131,7 +131,7 @@ def split_linear_ir_esr(train_dry: Any, train_wet: Any, test_dry: Any, test_wet:
     reg = LINEAR_IR_REGULARISATION if regularisation is None else regularisation
     train_dry, train_wet = _items(train_dry), _items(train_wet)
     test_dry, test_wet = _items(test_dry), _items(test_wet)
-    fit = LinearIR.fit(train_dry, train_wet, regularisation=reg)
+    fit = LinearIR.fit(train_dry, train_wet, regularisation=reg, method="h1")
     pred = fit.predict(test_dry)[:, 0]
     pred_train = fit.predict(train_dry)[:, 0]
     return {"split_esr": float(np.mean(_esr(pred, test_wet))),
@@ -282,7 +282,8 @@ def calibrate(folder: str | Path, draws: int = 100, seed: int = 0, regularisatio
     from springstudy.baselines import LINEAR_IR_REGULARISATION, LinearIR
 
     loo = leave_one_out_esr(dry, wet, draws=draws, seed=seed, regularisation=regularisation)
-    fit = LinearIR.fit(dry, wet, regularisation=LINEAR_IR_REGULARISATION if regularisation is None else regularisation)
+    fit = LinearIR.fit(dry, wet, regularisation=LINEAR_IR_REGULARISATION if regularisation is None else regularisation,
+                       method="h1")
     c_dry, c_wet = spectral_centroid_hz(dry, rate), spectral_centroid_hz(wet, rate)
     measured: dict[str, float] = {"draws": draws, **loo.summary(),
                                   **split_linear_ir_esr(*subsets["train"], *subsets["val_test"], regularisation),
