@@ -102,8 +102,11 @@ def add_train(sub: argparse._SubParsersAction) -> None:
                    help="input history fed before each crop, outside the loss")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--alpha", type=float, default=None, help="weight of the time-domain term (thesis eq. 3.1: 0.5)")
-    p.add_argument("--time-term", choices=("mae", "esr"), default=None,
-                   help="time-domain term of the loss: mae (thesis eq. 3.1) or esr")
+    p.add_argument("--time-term", choices=("mae", "esr", "esr_white"), default=None,
+                   help="time-domain term of the loss: mae (thesis eq. 3.1), esr, or esr_white (ESR after "
+                        "the dry signals' whitening filter)")
+    p.add_argument("--max-cpu-minutes", type=float, default=None,
+                   help="stop once training has used this much CPU time (all threads)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-tensorboard", action="store_true")
@@ -117,6 +120,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
                      "crop_seconds": args.crop_seconds, "crop_context_seconds": args.crop_context_seconds,
                      "lr": args.lr, "alpha": args.alpha, "time_term": args.time_term, "seed": args.seed,
                      "threads": args.threads,
+                     "max_cpu_seconds": None if args.max_cpu_minutes is None else 60.0 * args.max_cpu_minutes,
                      "split_file": args.split, "tensorboard": False if args.no_tensorboard else None}
         try:
             if args.params:

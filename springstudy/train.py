@@ -42,7 +42,7 @@ from springstudy import __version__
 from springstudy.data.tensors import SplitTensors, load_split_tensors
 from springstudy.environment import REPORTED_PACKAGES, package_version
 from springstudy.io import write_json_atomic
-from springstudy.metrics import MRSTFT_FFT_SIZES, ThesisLoss, compute_all
+from springstudy.metrics import MRSTFT_FFT_SIZES, ThesisLoss, compute_all, esr, whitening_filter
 
 
 class TrainingError(RuntimeError):
@@ -60,6 +60,9 @@ class TrainConfig:
     split_method: str = "random"            # random | original (SpringSet's own files)
     max_steps: int | None = None
     max_epochs: int | None = 1000
+    max_cpu_seconds: float | None = None    # stop once the optimiser steps have used this much
+                                            # process CPU time (all threads); not reproducible
+                                            # step for step across machines: benchmarks only
     batch_size: int = 16
     crop_seconds: float | None = 1.0        # training crop; None = whole items
     crop_context_seconds: float = 0.0       # input history fed before each crop (zeros before the
@@ -75,7 +78,9 @@ class TrainConfig:
     patience: int = 25                      # early stopping, in validations
     grad_clip: float | None = 1.0
     alpha: float = 0.5                      # thesis eq. 3.1
-    time_term: str = "mae"                  # eq. 3.1's time-domain term: mae (thesis) or esr
+    time_term: str = "mae"                  # eq. 3.1's time-domain term: mae (thesis), esr, or
+                                            # esr_white (ESR after the dry signals' whitening filter)
+    whiten_order: int = 32                  # order of that filter (time_term esr_white only)
     pre_emphasis: float = 0.85              # for the esr_pre metric in the summary
     seed: int = 20231
     model_overrides: dict[str, Any] = field(default_factory=dict)
@@ -206,18 +211,20 @@ def _device(config: TrainConfig, rank: int) -> torch.device:
 # --- the loop -------------------------------------------------------------------------------
 
 def _validate(model: torch.nn.Module, split: SplitTensors, loss_fn: ThesisLoss, config: TrainConfig,
-              sample_rate: int, device: torch.device) -> float:
-    """Mean per-item training loss over the validation items (whole items or their first seconds)."""
+              sample_rate: int, device: torch.device) -> tuple[float, float]:
+    """Mean per-item training loss and ESR over the validation items (whole items or their first seconds)."""
     n_items = len(split.ids) if config.val_items is None else min(config.val_items, len(split.ids))
     length = None if config.val_seconds is None else int(round(config.val_seconds * sample_rate))
-    losses = []
+    losses, esrs = [], []
     model.eval()
     with torch.no_grad():
         for i in range(n_items):
             dry, wet = split.dry[i:i + 1, :, :length].to(device), split.wet[i:i + 1, :, :length].to(device)
-            losses.append(float(loss_fn(model(dry), wet)))
+            pred = model(dry)
+            losses.append(float(loss_fn(pred, wet)))
+            esrs.append(float(esr(pred, wet)[0]))
     model.train()
-    return float(np.mean(losses))
+    return float(np.mean(losses)), float(np.mean(esrs))
 
 
 def _seed_everything(seed: int) -> None:
@@ -275,7 +282,8 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
             model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=config.lr_factor, patience=config.lr_patience)
-    loss_fn = ThesisLoss(config.alpha, config.time_term)
+    whitening = whitening_filter(train_set.dry, config.whiten_order) if config.time_term == "esr_white" else None
+    loss_fn = ThesisLoss(config.alpha, config.time_term, whitening).to(device)
 
     steps_per_epoch = math.ceil(n_train / config.batch_size)
     limits = [s for s in (config.max_steps, None if config.max_epochs is None else config.max_epochs * steps_per_epoch)
@@ -285,7 +293,8 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
     total_steps = min(limits)
     val_every = config.val_every or steps_per_epoch
     state: dict[str, Any] = {"step": 0, "best_val": math.inf, "best_step": 0, "bad_validations": 0,
-                             "history": [], "train_seconds": 0.0, "train_samples": 0, "stopped": None}
+                             "history": [], "train_seconds": 0.0, "train_cpu_seconds": 0.0, "train_samples": 0,
+                             "stopped": None}
 
     if resume:
         ckpt = load_training_checkpoint(out / "last.pt")
@@ -298,7 +307,7 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
         torch.set_rng_state(ckpt["rng"]["torch"])
         # A run that stopped at its step or epoch limit goes on when resumed with a higher one
         # (early stopping stays final).
-        if state["stopped"] in ("max_steps", "max_epochs") and state["step"] < total_steps:
+        if state["stopped"] in ("max_steps", "max_epochs", "max_cpu_seconds") and state["step"] < total_steps:
             state["stopped"] = None
 
     def checkpoint(name: str) -> None:
@@ -340,7 +349,7 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
             items = order[position * config.batch_size:(position + 1) * config.batch_size]
             dry, wet = crop_batch(train_set, items, crop, config.seed, epoch, context)
             dry, wet = dry[rank::world].to(device), wet[rank::world].to(device)
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(net(dry)[..., dry.shape[-1] - wet.shape[-1]:], wet)
             if not torch.isfinite(loss):
@@ -354,6 +363,7 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             state["train_seconds"] += time.perf_counter() - started
+            state["train_cpu_seconds"] = state.get("train_cpu_seconds", 0.0) + time.process_time() - started_cpu
             state["train_samples"] += int(wet.shape[0] * wet.shape[-1])
             state["step"] = step + 1
             loss_value = loss.item()
@@ -363,20 +373,22 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
                 writer.add_scalar("loss/train", loss_value, state["step"])
             if on_step:
                 on_step(state["step"], loss_value)
+            out_of_time = config.max_cpu_seconds is not None and state["train_cpu_seconds"] >= config.max_cpu_seconds
 
-            if not config.validate and (state["step"] % val_every == 0 or state["step"] == total_steps):
+            if not config.validate and (state["step"] % val_every == 0 or state["step"] == total_steps or out_of_time):
                 state["history"].append({"step": state["step"], "epoch": epoch, "train_loss": loss_value,
-                                         "val_loss": math.nan, "lr": optimizer.param_groups[0]["lr"]})
+                                         "val_loss": math.nan, "val_esr": math.nan,
+                                         "lr": optimizer.param_groups[0]["lr"], **_clock(state)})
                 checkpoint("last.pt")
-            elif state["step"] % val_every == 0 or state["step"] == total_steps:
-                val = _validate(model, val_set, loss_fn, config, sample_rate, device)
+            elif state["step"] % val_every == 0 or state["step"] == total_steps or out_of_time:
+                val, val_esr = _validate(model, val_set, loss_fn, config, sample_rate, device)
                 if not math.isfinite(val):
                     raise TrainingError(f"non-finite validation loss at step {state['step']}; "
                                         f"{out / 'last.pt'} keeps step {_saved_step(out)}")
                 scheduler.step(val)
                 lr = optimizer.param_groups[0]["lr"]
                 state["history"].append({"step": state["step"], "epoch": epoch, "train_loss": loss_value,
-                                         "val_loss": val, "lr": lr})
+                                         "val_loss": val, "val_esr": val_esr, "lr": lr, **_clock(state)})
                 if val < state["best_val"]:
                     state.update(best_val=val, best_step=state["step"], bad_validations=0)
                     checkpoint("best.pt")
@@ -389,6 +401,12 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
                     writer.add_scalar("lr", lr, state["step"])
                     _log_examples(writer, model, val_set, config, sample_rate, device, state["step"])
                 checkpoint("last.pt")
+            if out_of_time and state["stopped"] is None:
+                state["stopped"] = "max_cpu_seconds"
+                checkpoint("last.pt")
+                if not config.validate:
+                    state["best_step"] = state["step"]
+                    checkpoint("best.pt")
     finally:
         bar.close()
         if writer:
@@ -407,6 +425,12 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
 
         dist.barrier()
     return RunResult(summary=summary, model=model, history=state["history"])
+
+
+def _clock(state: dict[str, Any]) -> dict[str, float]:
+    """Training time so far (optimiser steps only, validation excluded): wall and process CPU seconds."""
+    return {"train_seconds": round(state["train_seconds"], 3),
+            "cpu_seconds": round(state.get("train_cpu_seconds", 0.0), 3)}
 
 
 def _saved_step(out: Path) -> int | str:
@@ -444,6 +468,7 @@ def _summary(config: TrainConfig, model: torch.nn.Module, val_set: SplitTensors,
         "stopped": state["stopped"],
         "val_metrics": {k: float(np.mean(v)) for k, v in per_item.items()},
         "train_seconds": round(state["train_seconds"], 3),
+        "train_cpu_seconds": round(state.get("train_cpu_seconds", 0.0), 3),
         "train_samples_per_second": round(state["train_samples"] / max(state["train_seconds"], 1e-9), 1),
         "device": str(device),
         "threads": torch.get_num_threads(),
@@ -512,6 +537,21 @@ def config_from_params(model: str, out: str, data: str | None, params: dict[str,
         group.update({k: v for k, v in resolve(entry, profile).items() if k not in ("model", "format")})
     group.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig.from_dict({"model": model, "out": out, "data": data, **group})
+
+
+def recipe_label(config: dict[str, Any] | TrainConfig) -> str:
+    """A run's training recipe in a few words, for the tables: loss, learning rate, batch, crop, steps."""
+    c = dataclasses.asdict(config) if isinstance(config, TrainConfig) else dict(config)
+    alpha, term = float(c.get("alpha", 0.5)), str(c.get("time_term", "mae"))
+    time = {"mae": "MAE", "esr": "ESR", "esr_white": f"whitened ESR (order {c.get('whiten_order', 32)})"}.get(term, term)
+    loss = time if alpha == 1.0 else f"{alpha:g}·{time} + {1 - alpha:g}·MR-STFT"
+    if term == "mae" and alpha == 0.5:
+        loss = "eq. 3.1 (0.5·MAE + 0.5·MR-STFT)"
+    crop = "whole items" if c.get("crop_seconds") is None else f"{c['crop_seconds']:g} s crops"
+    if c.get("crop_context_seconds"):
+        crop += f" (+{c['crop_context_seconds']:g} s context)"
+    limit = f"{c['max_steps']} steps" if c.get("max_steps") else f"≤{c.get('max_epochs')} epochs"
+    return f"{loss}, Adam lr {c.get('lr', 0.005):g}, batch {c.get('batch_size')} × {crop}, {limit}"
 
 
 def summary_json(path: str | Path) -> dict[str, Any]:
