@@ -168,13 +168,13 @@ def model_predictor(model: torch.nn.Module, device: str | torch.device = "cpu") 
 
 def build_baselines(names: Iterable[str], train: Any, sample_rate: int, seed: int = DEFAULT_SEED,
                     noise_amplitude: float | None = None, ir_seconds: float | None = None,
-                    ir_regularisation: float = LINEAR_IR_REGULARISATION) -> dict[str, Any]:
+                    ir_regularisation: float = LINEAR_IR_REGULARISATION, ir_method: str = "lstsq") -> dict[str, Any]:
     """The closed-form baselines ``names`` (from :data:`~springstudy.baselines.CLOSED_FORM_BASELINES`),
     fitted or levelled on the training split ``train`` where they need it.
 
     Noise ceiling: ``noise_amplitude`` or, if None, matched to the training targets' power.
     Linear IR: ``ir_seconds`` of impulse response (None: the item length), Tikhonov floor
-    ``ir_regularisation``.
+    ``ir_regularisation``, fitted by ``ir_method`` (:meth:`~springstudy.baselines.LinearIR.fit`).
     """
     out: dict[str, Any] = {}
     for name in names:
@@ -187,7 +187,7 @@ def build_baselines(names: Iterable[str], train: Any, sample_rate: int, seed: in
                 else NoiseCeiling(noise_amplitude, seed)
         elif name == "Linear IR":
             length = None if ir_seconds is None else min(int(round(ir_seconds * sample_rate)), train.dry.shape[-1])
-            out[name] = LinearIR.fit(train.dry, train.wet, length, ir_regularisation, sample_rate)
+            out[name] = LinearIR.fit(train.dry, train.wet, length, ir_regularisation, sample_rate, method=ir_method)
         else:
             raise EvaluationError(f"unknown baseline {name!r}; closed-form baselines: {', '.join(CLOSED_FORM_BASELINES)}")
     return out
@@ -432,11 +432,26 @@ def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = SUMMARY_MET
     columns = [*lead, "model", "kind", "params", "n_items", *[f"_{m}" for m in metrics]]
     headings = [*(c.replace("_", " ").capitalize() for c in lead), "Model", "Kind", "Parameters", "Items",
                 *(f"{METRIC_HEADINGS[m]}" for m in metrics)]
+    bounded = "bound_esr" in frame and frame["bound_esr"].notna().any()
+    if bounded:         # springstudy.bounds: the receptive-field linear bound and the gap to it
+        for column in ("bound_esr", "gap"):
+            frame[f"_{column}"] = [f"{_fmt(r[column])} [{_fmt(r[f'{column}_lo'])}, {_fmt(r[f'{column}_hi'])}]"
+                                   if pd.notna(r[column]) else "–" for _, r in frame.iterrows()]
+        columns += ["_bound_esr", "_gap"]
+        headings += ["Bound ESR", "Gap (ESR / bound)"]
     table = markdown_table(frame, columns, headings)
     among = summary.attrs.get("best_among", "model")
     pool = "of the trained models" if among == "model" else "of all rows" if among == "all" else f"among {among} rows"
+    note = (" Bound ESR: the test ESR of the least-squares FIR as long as the model's receptive field (recurrent "
+            "models: the item), fitted on the training split; gap: the model's ESR over it." if bounded else "")
+    if "recipe" in frame:           # which training recipe made which rows
+        recipes: dict[str, list[str]] = {}
+        for _, row in frame.iterrows():
+            if isinstance(row["recipe"], str) and row["recipe"]:
+                recipes.setdefault(row["recipe"], []).append(str(row["model"]))
+        note += "".join(f"\n\nTrained with {recipe}: {', '.join(models)}." for recipe, models in recipes.items())
     return (f"{table}\n\nMean over all test items, [{confidence:.0%} percentile bootstrap interval]; "
-            f"lowest mean {pool} in bold.")
+            f"lowest mean {pool} in bold.{note}")
 
 
 def thesis_markdown(thesis: ThesisTable) -> str:
@@ -486,6 +501,9 @@ def metrics_record(summary: pd.DataFrame, metrics: Sequence[str] = SUMMARY_METRI
         for metric in metrics:
             for suffix in ("", "_lo", "_hi"):
                 entry[f"{metric}{suffix}"] = float(row[f"{metric}{suffix}"])
+        for column in ("bound_esr", "gap"):        # springstudy.bounds, where added
+            if column in row and pd.notna(row[column]):
+                entry.update({f"{column}{suffix}": float(row[f"{column}{suffix}"]) for suffix in ("", "_lo", "_hi")})
         models[str(row["model"])] = entry
     return {"models": models, **extra}
 
@@ -564,6 +582,7 @@ class Evaluation:
     test: Any
     split: dict[str, Any]
     baselines: dict[str, Any] = field(default_factory=dict)
+    train: Any = None                  # the training split, where it was loaded (fitted baselines, bounds)
 
     def summary(self, metrics: Sequence[str] = SUMMARY_METRICS, n_resamples: int = DEFAULT_RESAMPLES,
                 confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> pd.DataFrame:
@@ -582,12 +601,12 @@ def evaluate(data: str | Path, runs: Mapping[str, Path] | None = None, split_fil
 
     ``runs`` maps labels to run folders (see :func:`find_runs`). The split is ``split_file`` or
     the seeded ``make_splits(seed, split_method)``; the training split is loaded only when a
-    baseline needs fitting (Linear IR, level-matched Noise ceiling). ``preloaded`` (the return
+    baseline needs fitting (Linear IR, level-matched Noise ceiling) and for the bounds
+    (:mod:`springstudy.bounds`), and kept as ``Evaluation.train``. ``preloaded`` (the return
     value of :func:`load_split_tensors`) skips loading. Example items for Fig 15 are drawn from
     ``seed``.
     """
-    names = ("train", "test") if set(baselines) & {"Linear IR", "Noise ceiling"} else ("test",)
-    splits, rate, record = preloaded or load_split_tensors(data, split_file, seed, split_method, names)
+    splits, rate, record = preloaded or load_split_tensors(data, split_file, seed, split_method, ("train", "test"))
     test = splits["test"]
     keep = pick_examples(test.dry.shape[0], n_examples, seed)
     scored: dict[str, Scored] = {}
@@ -603,7 +622,7 @@ def evaluate(data: str | Path, runs: Mapping[str, Path] | None = None, split_fil
     items = pd.concat([s.items for s in scored.values()], ignore_index=True)
     return Evaluation(dataset=record["layout"], sample_rate=rate, items=items,
                       examples={name: s.examples for name, s in scored.items()}, example_indices=keep,
-                      test=test, split=record, baselines=fitted)
+                      test=test, split=record, baselines=fitted, train=splits.get("train"))
 
 
 def evaluate_baselines(data: str | Path, tcn_dir: str | Path | None, split_file: str | Path | None = None,

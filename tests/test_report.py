@@ -27,12 +27,18 @@ def test_report_collects_tables_figures_and_missing(tmp_path: Path) -> None:
     (tmp_path / "reports" / "quick" / "tables" / "table9_16k.md").write_text("| quick |\n| --- |\n")
     (reports / "environment.json").write_text(json.dumps({"python": "3.11.7", "packages": {"torch": "2.11.0"},
                                                                         "cpu": "X", "cpu_count": 2, "gpu": None}))
+    # the bounds reading: a gap whose interval reaches below 2 is the architecture's, else the training's
+    (reports / "tables" / "table9_16k.csv").write_text(
+        "model,kind,esr,gap,gap_lo,gap_hi\nGCN-250,model,0.2,1.5,1.3,1.8\nTCN-1800,model,0.7,6.1,5.0,7.0\n"
+        "Linear IR,baseline,0.09,,,\n")
     text, missing = build_report(tmp_path, "smoke")
+    assert ("16 kHz: within 2× of its bound, so limited by its architecture: GCN-250 (1.5); limited by its "
+            "training: TCN-1800 (6.1)") in text
     assert "| Naive | 1.4 |" in text                        # Markdown table taken as is
     assert "| device | broadband | t30 | 2.5 | 0 |" in text  # CSV rendered
     assert "![fig16_ir](../../figures/smoke/fig16_ir.png)" in text
     assert "torch 2.11.0" in text
-    assert "table table9_16k" in missing and "figure fig17_*.png" in missing
+    assert "table table10_48k" in missing and "figure fig17_*.png" in missing
     assert all(c in text for c in CORRECTIONS)
     assert [s.title for s in SECTIONS][0] == "Environment"
 
