@@ -158,3 +158,55 @@ def test_bench_cli_writes_tables_and_figures(tmp_path, capsys):
 def test_thread_counts_parse_all():
     assert eff.thread_counts(["1", "all", 2]) == [1, None, 2]
     assert not math.isnan(eff.all_threads())
+
+
+@pytest.mark.parametrize("name", ["TCN-1800", "WaveNet-10", "GCN-250", "GCN-2500"])
+def test_conv_flops_agree_with_torch_flop_counter(name):
+    """torch.utils.flop_counter counts 2 FLOPs per multiply-accumulate of every convolution and
+    leaves bias additions out; ours adds one per bias and output sample. Nothing else differs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = build(name).eval()
+    length = 2000
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, 1, length))
+    biases = sum(m.bias.numel() for m in model.modules() if isinstance(m, nn.Conv1d) and m.bias is not None)
+    assert counter.get_total_flops() / length == eff.flops_per_sample(model) - biases
+
+
+def test_matmul_throughput_agrees_with_an_independently_timed_product():
+    """The benchmark's FLOP/s against 2n³ / (median time of numpy's float32 n×n product on one
+    BLAS thread): two implementations of one product on one core agree within a factor of 4
+    (they differ in BLAS library and timing loop, and the machines are noisy)."""
+    import statistics
+    import time
+
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    n = 512
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    times = []
+    with threadpool_limits(limits=1):
+        for _ in range(9):
+            started = time.perf_counter()
+            a @ a
+            times.append(time.perf_counter() - started)
+    independent = 2 * n ** 3 / statistics.median(times[2:])
+    ours = eff.matmul_throughput(size=n, threads=1)
+    assert 1 / 4 < ours / independent < 4, (ours / 1e9, independent / 1e9)
+
+
+def test_benchmark_measures_peak_memory_behind_table11():
+    """The memory path of Table 11 (subprocesses, peak resident set) on one small model: the
+    streaming peak stays flat with the input, offline grows, and the rows carry the numbers."""
+    result = eff.benchmark(["GCN-250"], rates=[16_000], blocks=[eff.TABLE_BLOCK], offline_seconds=0.25,
+                           streaming_seconds=0.25,
+                           repeats=1, threads=[1], memory=True, memory_seconds=[0.5, 4.0],
+                           memory_stream_seconds=[0.5, 1.0], memory_workers=1, progress=False)
+    memory = result.memory
+    assert memory is not None and memory["peak_mem_mb"].notna().all(), memory
+    offline = memory[memory["mode"] == "offline"].sort_values("seconds")["peak_mem_mb"].to_numpy()
+    assert offline[-1] > offline[0]
+    rows = result.rows
+    assert rows.loc[rows["mode"] == "streaming", "peak_mem_mb"].notna().all()
