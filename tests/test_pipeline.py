@@ -73,9 +73,14 @@ def test_one_runs_params_rerun_only_that_run(project_copy: Path) -> None:
     params_path.write_text(params_path.read_text().replace("profile: quick", "profile: smoke", 1))
     runs = ["train@GCN-250_16k", "train@WaveNet-10_16k"]
     _dvc(project_copy, "repro", *runs)
+    import pandas as pd
+
     for run in ("GCN-250_16k", "WaveNet-10_16k"):
         assert (project_copy / "reports" / "smoke" / "metrics" / "train" / f"{run}.json").is_file()
-        assert (project_copy / "reports" / "smoke" / "plots" / "train" / f"{run}.csv").is_file()
+        curve = pd.read_csv(project_copy / "reports" / "smoke" / "plots" / "train" / f"{run}.csv")
+        # the learning curve: validation ESR and loss against steps and training CPU-seconds
+        assert {"step", "val_loss", "val_esr", "cpu_seconds", "train_seconds"} <= set(curve.columns)
+        assert len(curve) and curve[["val_esr", "cpu_seconds"]].notna().all().all()
     assert not (project_copy / "reports" / "quick" / "metrics").exists()     # profiles never mix
     assert "didn't change" in _dvc(project_copy, "repro", *runs)
 
@@ -95,3 +100,20 @@ def test_one_runs_params_rerun_only_that_run(project_copy: Path) -> None:
     plots = _dvc(project_copy, "plots", "show", "-o", "dvc_plots")
     html = (project_copy / "dvc_plots" / "index.html").read_text()
     assert "GCN-250_16k" in html and "val_loss" in html, plots
+    curves = _dvc(project_copy, "plots", "show", "learning_curves_16k", "--json")
+    assert "GCN-250_16k.csv" in curves and "val_esr" in curves and "cpu_seconds" in curves
+
+
+def test_learning_curve_plots_name_every_run_of_their_rate() -> None:
+    """dvc.yaml's top-level learning_curves_16k / _48k plots list exactly the train.runs of that
+    rate, so a run added to params.yaml cannot fall out of the figure unnoticed."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    runs = yaml.safe_load((root / "params.yaml").read_text())["train"]["runs"]
+    plots = {name: spec for entry in yaml.safe_load((root / "dvc.yaml").read_text())["plots"]
+             for name, spec in entry.items()}
+    for rate in ("16k", "48k"):
+        listed = {Path(path).stem for path in plots[f"learning_curves_{rate}"]["y"]}
+        assert listed == {key for key in runs if key.endswith(f"_{rate}")}
+        assert set(plots[f"learning_curves_{rate}"]["y"].values()) == {"val_esr"}
