@@ -4,8 +4,8 @@
 PNG figures under ``figures/``, ``reports/environment.json``, per-run training metrics) and
 assembles ``reports/study.md`` and a self-contained ``reports/study.html`` (figures embedded).
 Each section names the thesis item it reproduces; a table the stage writes with the thesis's
-numbers beside ours is shown as is, and the corrections to the thesis (STUDY.md, "Known
-errors") are called out in their own section. Anything a run did not produce is listed as
+numbers beside ours is shown as is, and the corrections to the thesis
+(:data:`CORRECTIONS`) are called out in their own section. Anything a run did not produce is listed as
 missing rather than silently left out.
 """
 
@@ -36,7 +36,7 @@ class Section:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-#: The corrections this study makes to the thesis and its public code (STUDY.md, "Known errors").
+#: The corrections this study makes to the thesis and its public code.
 CORRECTIONS = (
     "Tables 9–10 of the thesis zipped five metrics [MAE, MSE, ESR, DC, MR-STFT] onto four column names: "
     "its column headed ESR most likely holds MSE, DC holds ESR and MR-STFT holds DC. Our tables use "
