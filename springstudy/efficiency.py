@@ -3,7 +3,7 @@
 The thesis (§4.2, eq. 4.1) reports a real-time factor RTF = time(process(a)) / length(a) and a
 "computational load" (memory) per model at 48 and 16 kHz, measured on a laptop CPU over whole
 files. Its timing had no warm-up and divided one batch's time by one item's length, and its
-memory was never measured (STUDY.md, "Known errors"). Here, for every named model:
+memory was never measured (known errors of the thesis). Here, for every named model:
 
 - **Parameters** and **FLOPs per output sample**, counted from the layers the offline forward
   runs (:func:`layer_flops`): a convolution or linear layer costs 2 FLOPs per weight (a

@@ -3,7 +3,7 @@
 Transcribed from the thesis text (seed ``000``, §4.1.1 and §4.1.2), with the thesis's own
 column headings. Parameter counts are the printed ones ("3.15·10^4", "31.5k" -> 31500).
 
-Known error (STUDY.md, "Known errors"): the thesis code's test script zipped five metric
+Known error of the thesis: the thesis code's test script zipped five metric
 values ``[mae, mse, esr, dc, mrstft]`` onto four column names, so in Tables 9 and 10 the
 column headed "ESR" most likely holds MSE, "DC" holds ESR and "MR-STFT" holds DC; the MR-STFT
 was not reported at all. :func:`corrected_reading` applies that relabelling. Table 8
@@ -27,7 +27,7 @@ import pandas as pd
 PRINTED_HEADINGS = ("MAE", "ESR", "DC", "MR-STFT")
 #: Our metric names in the same column order (what the headings claim).
 PRINTED_AS = {"MAE": "mae", "ESR": "esr", "DC": "dc", "MR-STFT": "mr_stft"}
-#: What each printed column of Tables 9-10 most likely holds (STUDY.md, "Known errors").
+#: What each printed column of Tables 9-10 most likely holds (a known error of the thesis code).
 CORRECTED_AS = {"MAE": "mae", "ESR": "mse", "DC": "esr", "MR-STFT": "dc"}
 
 

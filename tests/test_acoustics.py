@@ -3,7 +3,7 @@
 References: closed-form signals (exponentially decaying noise of known RT60, a known FIR,
 damped sinusoids), pyroomacoustics' ``measure_rt60``, scipy's ``lfilter`` for the systems under
 test, and the synthetic tank's true impulse response. Three tests pin the thesis's errors
-(STUDY.md): a 55 dB range called RT60, chunked sweeps that truncate tails, dB converted twice.
+(its known errors): a 55 dB range called RT60, chunked sweeps that truncate tails, dB converted twice.
 For real data the device's reference is the Linear IR estimate from the training pairs: on a
 small synthetic tank dataset its RT60 is checked against the true IR's, and notebook 07 is run
 with it at 16 kHz beside a 48 kHz part.

@@ -8,8 +8,8 @@ as the benchmark builds them, ``max_block`` = block
 (tests/test_streaming.py::test_full_size_named_model_streams).
 
 Independent references here: closed-form FLOP counts of convolution stacks and recurrent
-layers, a deliberate allocation of known size, and the thesis's Table 11 values as STUDY.md
-quotes them.
+layers, a deliberate allocation of known size, and the thesis's Table 11 values as the thesis
+prints them.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def test_timings_are_medians_of_warm_repeats():
 
 
 def test_thesis_table11_transcription_matches_study_md():
-    # STUDY.md, "Reference figures", quotes these cells of Table 11.
+    # These cells of the thesis's Table 11, transcribed by hand.
     thesis = {r.model: r for r in eff.THESIS_TABLE11}
     assert (thesis["GCN-250"].rtf_48k, thesis["GCN-250"].cl_48k_mb) == (0.059, 1480.0)
     assert (thesis["WaveNet-24"].rtf_48k, thesis["WaveNet-24"].cl_48k_mb) == (1.810, 8980.0)

@@ -47,7 +47,7 @@ EXPECTED_PARAMS = {
     "GRU-96": 3 * 96 * 97 + 6 * 96 + 97,
 }
 
-# True receptive fields, 1 + (k-1) * sum(d), written out from STUDY.md's table.
+# True receptive fields, 1 + (k-1) * sum(d), written out by hand from the named configurations.
 EXPECTED_RF = {
     "TCN-baseline": 1 + 8 * 11_111,  # 88,889
     "TCN-1800": 1 + 8 * 11_111,

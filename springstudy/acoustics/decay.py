@@ -9,7 +9,7 @@
 * Decay times: least-squares line fits of the EDC over fixed ranges below its start, extrapolated
   to 60 dB of decay (ISO 3382-1:2009, §3.5 and Annex A): T20 over -5..-25 dB, T30 over -5..-35 dB,
   and, when the dynamic range allows, the direct T60 over -5..-65 dB. The thesis fitted -5..-60 dB
-  and called it RT60 (STUDY.md, known errors); here every number carries the name of its range.
+  and called it RT60 (one of the thesis's known errors); here every number carries the name of its range.
 * Octave bands: the ISO 266 centres 125 Hz ... 4 kHz, Butterworth band-passes.
 """
 

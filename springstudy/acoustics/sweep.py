@@ -6,7 +6,7 @@ technique", AES 108th Convention, preprint 5093 (2000):
 * The sweep x(t) = A sin[2π f1 T / R · (e^{tR/T} - 1)], R = ln(f2/f1), goes from ``f_start``
   (f1) to ``f_end`` (f2) in ``duration`` (T) seconds; scipy's logarithmic ``chirp`` is exactly
   this phase law. Its amplitude A comes from ``level_dbfs`` (peak level) in one place,
-  :func:`sweep_amplitude` (the thesis converted dB to linear twice: STUDY.md, known errors).
+  :func:`sweep_amplitude` (the thesis converted dB to linear twice, one of its known errors).
 * The inverse filter is the time-reversed sweep with an envelope falling 6 dB/octave,
   e^{-tR/T}, which undoes the sweep's pink spectrum; it is scaled so that sweep * inverse has
   unit gain over the band, so the measured IR has the system's true gain at any level.

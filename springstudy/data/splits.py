@@ -1,8 +1,8 @@
 """Seeded train/validation/test splits, written once to a split file that later stages read.
 
 The thesis (§3.3.2 and Table 7; §3.2.1 for SpringSet's extra validation split) splits each
-dataset 50% train, 25% validation, 25% test at random, but without a seed (STUDY.md, "Known
-errors"). Here a split is a pure function of the item ids and the seed, written as JSON with
+dataset 50% train, 25% validation, 25% test at random, but without a seed (one of its known
+errors). Here a split is a pure function of the item ids and the seed, written as JSON with
 sorted keys, so the same seed gives the same file, byte for byte.
 
 Methods:

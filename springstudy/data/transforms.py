@@ -6,7 +6,7 @@ A pair transform takes ``(dry, wet, rng)`` -> ``(dry, wet)`` with tensors shaped
 order items are drawn in) and a run can be repeated exactly.
 
 Correction to the thesis: its public code peak-normalised dry and wet *separately* per item
-(STUDY.md, "Known errors"; the text only alludes to it, Fig 15: "despite normalization"), which
+(a known error of the thesis code; the text only alludes to it, Fig 15: "despite normalization"), which
 throws away the device's gain: the wet level relative to the dry level is part of what a model
 of the tank must learn.
 :class:`NormalisePair` applies one gain to both signals of a pair, so the wet/dry ratio

@@ -2,7 +2,7 @@
 
 Every convolution in springstudy's models is strictly causal: it pads on the left only, so the
 output at time t depends on inputs at times <= t. (The thesis's public code padded some
-"causal" layers symmetrically, i.e. they looked ahead; STUDY.md, "Known errors".)
+"causal" layers symmetrically, i.e. they looked ahead: a known error of the thesis code.)
 
 The receptive field of a stack of stride-1 convolutions with kernel sizes k_i and dilations d_i
 is R = 1 + sum_i (k_i - 1) * d_i samples (thesis §2.3, the receptive-field equation; van den Oord

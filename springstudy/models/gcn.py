@@ -11,7 +11,7 @@ Two details kept from the original so that the parameter counts match the thesis
 the first layer takes the 1-channel input directly, and its residual add broadcasts that one
 channel over the C channels; and the 1x1 mix of the very last layer feeds nothing (only the
 gated outputs reach the final mix), so its C*C + C parameters are counted but get no gradient.
-Correction (STUDY.md): padding is on the left only.
+Correction to the thesis code: padding is on the left only.
 """
 
 from __future__ import annotations

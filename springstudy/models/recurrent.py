@@ -7,7 +7,7 @@
   in front of the LSTM, and the linear skip (after Martínez Ramírez et al. CRAFx/CSAFx, [19]).
 - GRU: the same shapes with a GRU cell (§3.1 names GRU among the recurrent candidates).
 
-Corrections (STUDY.md): ``num_layers`` is honoured (the thesis's LSTM always built one layer)
+Corrections to the thesis code: ``num_layers`` is honoured (the thesis's LSTM always built one layer)
 and the feature extractor pads on the left only (the thesis padded kernel//2 on both sides).
 A recurrent model's receptive field is unbounded (``math.inf``).
 """

@@ -2,7 +2,7 @@
 
 Each name maps to a model family and the constructor arguments of the structure that
 reproduces the thesis's parameter count. The parameter count is the ground truth of a named
-config (STUDY.md, "Named configurations"): Table 6's "Layers", "Dilation" and "RF (ms)" columns
+config (the notes of each named configuration below): Table 6's "Layers", "Dilation" and "RF (ms)" columns
 contradict it in places, and every such deviation is written in the config's ``note``.
 The thesis's counts are printed to three significant figures ("31.5k").
 """

@@ -6,7 +6,7 @@ as the thesis adapted them: a chain of blocks, each a dilated causal Conv1d (wit
 BatchNorm, optional FiLM, PReLU, plus a 1x1 residual path. The first block maps 1 -> channels
 channels, the last channels -> 1. Block n has dilation ``dilation_growth ** n``.
 
-Corrections to the thesis code (STUDY.md, "Known errors"): the dilation is really applied
+Corrections to the thesis code (its known errors): the dilation is really applied
 (the thesis overwrote it to 1, so its receptive fields were a few dozen samples), the padding
 is on the left only (the thesis padded symmetrically, i.e. looked ahead), and BatchNorm is
 present as §3.1.1 and Fig. 4 describe (the thesis-era code had none).

@@ -7,7 +7,7 @@ dilated causal gated convolution C -> 2C (tanh * sigmoid) and a 1x1 residual C -
 ``2**0 .. 2**(dilation_depth-1)`` repeated ``num_repeat`` times; the gated outputs of all layers
 are concatenated and mixed to one channel by a 1x1 "linear mix".
 
-Correction (STUDY.md): the receptive field is ``1 + (k-1) * sum(d)``; the thesis summed k*d.
+Correction to the thesis code: the receptive field is ``1 + (k-1) * sum(d)``; the thesis summed k*d.
 """
 
 from __future__ import annotations
