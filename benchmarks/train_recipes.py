@@ -25,13 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
 from springstudy.bounds import BoundCache, bound_length
-from springstudy.evaluate import load_split_tensors
-from springstudy.metrics import esr
+from springstudy.evaluate import load_split_tensors, model_predictor, score_predictor
 from springstudy.train import TrainConfig, train
 
 #: The candidates compared in the README ("Training recipes"), as TrainConfig fields.
@@ -50,14 +48,6 @@ RECIPES: dict[str, dict[str, Any]] = {
     "esr-white-crops": dict(alpha=1.0, time_term="esr_white", lr=0.003, batch_size=8, crop_seconds=0.25,
                             crop_context_seconds=0.65),
 }
-
-
-def test_esr(model: torch.nn.Module, test: Any, batch: int = 4) -> np.ndarray:
-    """Per-item ESR of ``model`` on every test item (whole items)."""
-    model.eval()
-    with torch.no_grad():
-        values = [esr(model(test.dry[i:i + batch]), test.wet[i:i + batch]) for i in range(0, test.dry.shape[0], batch)]
-    return torch.cat(values).double().numpy()
 
 
 def main() -> None:
@@ -98,7 +88,8 @@ def main() -> None:
                 print(f"{recipe} seed {seed}: validation ESR at CPU-min/step: {curve}", flush=True)
                 length = bound_length(float(result.model.receptive_field), cache.item_length)
                 bound = cache.per_item_esr(length, splits["test"])
-                values = test_esr(result.model, splits["test"])
+                values = score_predictor(model_predictor(result.model), splits["test"], recipe,
+                                         result.summary["params"]).items["esr"].to_numpy()
                 summary = result.summary
                 rows.append({"model": args.model, "recipe": recipe, "seed": seed, "steps": summary["steps"],
                              "stopped": summary["stopped"], "cpu_min": round(summary["train_cpu_seconds"] / 60, 2),

@@ -33,22 +33,18 @@ BOUND_COLUMNS = ("receptive_field_s", "bound_esr", "bound_esr_lo", "bound_esr_hi
 CURVE_POINTS = 6
 
 
-def run_receptive_field(run: str | Path) -> float:
-    """The receptive field (samples) of a run's model, from its ``best.pt``; ``math.inf`` if recurrent."""
-    from springstudy.models import load_checkpoint
-
-    model = load_checkpoint(Path(run) / "best.pt")
-    return float(model.receptive_field)
-
-
-def run_recipe(run: str | Path) -> str:
-    """The training recipe of a run (:func:`springstudy.train.recipe_label` of its checkpoint's config)."""
+def run_info(run: str | Path) -> tuple[float, str]:
+    """A run's receptive field (samples; ``math.inf`` if recurrent) and training recipe
+    (:func:`springstudy.train.recipe_label`), from one read of its ``best.pt``."""
     import torch
 
+    from springstudy.models import build
     from springstudy.train import recipe_label
 
-    config = torch.load(Path(run) / "best.pt", map_location="cpu", weights_only=True).get("config") or {}
-    return recipe_label(config) if config else "unknown"
+    ckpt = torch.load(Path(run) / "best.pt", map_location="cpu", weights_only=True)
+    model = build(ckpt["model_name"], **(ckpt.get("model_overrides") or {}))
+    config = ckpt.get("config") or {}
+    return float(model.receptive_field), recipe_label(config) if config else "unknown"
 
 
 def bound_length(receptive_field: float, item_length: int) -> int:
@@ -98,7 +94,7 @@ def add_bounds(summary: pd.DataFrame, evaluation: Evaluation, runs: Mapping[str,
     """``summary`` (one row per model) with :data:`BOUND_COLUMNS` filled for the trained ``runs``.
 
     Rows that are not runs (baselines) keep NaN (and an empty ``recipe``: the run's training
-    recipe, :func:`run_recipe`). The ESR values are per item, in test order,
+    recipe, :func:`run_info`). The ESR values are per item, in test order,
     from ``evaluation.items``; bootstrap resamples are drawn exactly as in
     :func:`springstudy.evaluate.summarise` (same seed, same item count), so intervals pair.
     """
@@ -111,7 +107,7 @@ def add_bounds(summary: pd.DataFrame, evaluation: Evaluation, runs: Mapping[str,
         rows = out.index[out["model"] == label]
         if not len(rows):
             continue
-        field = run_receptive_field(run)
+        field, recipe = run_info(run)
         length = bound_length(field, cache.item_length)
         bound = cache.per_item_esr(length, evaluation.test)
         model = items.loc[items["model"] == label].sort_values("index")["esr"].to_numpy()
@@ -124,7 +120,7 @@ def add_bounds(summary: pd.DataFrame, evaluation: Evaluation, runs: Mapping[str,
         out.loc[rows, "receptive_field_s"] = math.inf if math.isinf(field) else field / cache.sample_rate
         out.loc[rows, ["bound_esr", "bound_esr_lo", "bound_esr_hi"]] = [bound.mean(), lo, hi]
         out.loc[rows, ["gap", "gap_lo", "gap_hi"]] = [model.mean() / bound.mean(), ratio_lo, ratio_hi]
-        out.loc[rows, "recipe"] = run_recipe(run)
+        out.loc[rows, "recipe"] = recipe
     return out
 
 

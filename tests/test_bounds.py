@@ -82,10 +82,6 @@ def test_lstsq_fir_rejects_bad_input():
 
 # --- the bound beside the models --------------------------------------------------------------
 
-class _Run:
-    """A stand-in run folder: add_bounds reads the receptive field through run_receptive_field."""
-
-
 def test_add_bounds_matches_independent_fits(monkeypatch):
     """bound_esr is the test ESR of numpy's least-squares FIR of the receptive field's length;
     the gap is the model's ESR over it; a recurrent model gets the item-long filter."""
@@ -96,8 +92,7 @@ def test_add_bounds_matches_independent_fits(monkeypatch):
     train = SplitTensors(to(dry[:8]), to(wet[:8]), [f"t{i}" for i in range(8)])
     test = SplitTensors(to(dry[8:]), to(wet[8:]), [f"s{i}" for i in range(4)])
     fields = {"short": 30.0, "recurrent": math.inf}
-    monkeypatch.setattr(bounds, "run_receptive_field", lambda run: fields[run])
-    monkeypatch.setattr(bounds, "run_recipe", lambda run: f"recipe of {run}")
+    monkeypatch.setattr(bounds, "run_info", lambda run: (fields[run], f"recipe of {run}"))
     # two "models": silence (ESR 1) and the dry input itself
     scored = [score_predictor(lambda x, i: torch.zeros_like(x), test, "short", 1),
               score_predictor(lambda x, i: x.clone(), test, "recurrent", 1)]
@@ -133,6 +128,24 @@ def test_add_bounds_matches_independent_fits(monkeypatch):
     assert bound_length(math.inf, 400) == 400 and bound_length(1000.0, 400) == 400 and bound_length(30.0, 400) == 30
     ridge_short = cache.fit(30).fit_info["ridge"]
     assert ridge_short > 0
+
+
+def test_run_info_reads_the_receptive_field_and_recipe_of_a_trained_run(tmp_path):
+    from springstudy.bounds import run_info
+    from springstudy.models import build
+    from springstudy.train import TrainConfig, recipe_label, train
+
+    dry, wet = tonal_pairs(n=6, length=1100, seed=5)      # > 1024 samples: the summary's MR-STFT
+    to = lambda a: torch.tensor(a[:, None], dtype=torch.float32)  # noqa: E731
+    splits = {"train": SplitTensors(to(dry[:4]), to(wet[:4]), list("abcd")),
+              "validation": SplitTensors(to(dry[4:]), to(wet[4:]), list("ef"))}
+    overrides = {"num_layers": 2, "channels": 4}
+    config = TrainConfig(model="GCN-250", out=str(tmp_path / "run"), max_steps=2, batch_size=2, crop_seconds=None,
+                         alpha=1.0, time_term="esr", model_overrides=overrides, tensorboard=False, threads=1)
+    train(config, splits=splits, sample_rate=16000, progress=False)
+    field, recipe = run_info(tmp_path / "run")
+    assert field == build("GCN-250", **overrides).receptive_field
+    assert recipe == recipe_label(config)
 
 
 # --- the whitened ESR loss -------------------------------------------------------------------
