@@ -22,8 +22,9 @@ import torch
 from torch import nn
 
 from springstudy.models.base import SpringModel
-from springstudy.models.causal import CausalConv1d, receptive_field
+from springstudy.models.causal import CausalConv1d, LayerMix, PointwiseConv1d, receptive_field
 from springstudy.models.film import FiLM
+from springstudy.models.gate import gated_tanh_sigmoid
 
 
 def gcn_dilations(num_blocks: int, num_layers: int, dilation_growth: int) -> list[int]:
@@ -50,12 +51,12 @@ class GatedConv1d(nn.Module):
         self.channels = channels
         self.conv = CausalConv1d(in_channels, 2 * channels, kernel_size, dilation)
         self.film = FiLM(cond_dim, channels) if cond_dim > 0 else None
-        self.mix = nn.Conv1d(channels, channels, 1)
+        self.mix = PointwiseConv1d(channels, channels)
 
     def forward(self, x: torch.Tensor,
                 cond: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         y = self.conv(x)
-        z = torch.tanh(y[:, : self.channels]) * torch.sigmoid(y[:, self.channels:])
+        z = gated_tanh_sigmoid(y, self.channels)
         if self.film is not None:
             assert cond is not None, "this model is conditioned: pass cond"
             z = self.film(z, cond)
@@ -75,14 +76,14 @@ class GCN(SpringModel):
         self.layers = nn.ModuleList([
             GatedConv1d(1 if i == 0 else channels, channels, kernel_size, d, cond_dim)
             for i, d in enumerate(self.dilations)])
-        self.mix = nn.Conv1d(channels * len(self.dilations), 1, 1)
+        self.mix = LayerMix(channels * len(self.dilations), 1)
 
     def forward(self, x: torch.Tensor, cond: Optional[torch.Tensor] = None) -> torch.Tensor:
         z_storage = []
         for layer in self.layers:
             x, z = layer(x, cond)
             z_storage.append(z)
-        return self.mix(torch.cat(z_storage, dim=1))
+        return self.mix(z_storage)
 
     @property
     def receptive_field(self) -> int:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from springstudy.models.base import SpringModel
-from springstudy.models.causal import CausalConv1d, receptive_field
+from springstudy.models.causal import CausalConv1d, PointwiseConv1d, receptive_field
 from springstudy.models.film import FiLM
 
 
@@ -45,7 +45,7 @@ class TCNBlock(nn.Module):
         self.film = FiLM(cond_dim, out_channels) if cond_dim > 0 else None
         self.act = nn.PReLU()
         # The residual needs a projection because the first and last blocks change channels.
-        self.res = nn.Conv1d(in_channels, out_channels, 1, bias=False)
+        self.res = PointwiseConv1d(in_channels, out_channels, bias=False)
 
     def forward(self, x: torch.Tensor, cond: Optional[torch.Tensor] = None) -> torch.Tensor:
         y = self.bn(self.conv(x))

@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from springstudy.models.base import SpringModel
-from springstudy.models.causal import CausalConv1d, receptive_field
+from springstudy.models.causal import CausalConv1d, LayerMix, PointwiseConv1d, receptive_field
 from springstudy.models.film import FiLM
+from springstudy.models.gate import gated_tanh_sigmoid
 
 
 def wavenet_dilations(dilation_depth: int, num_repeat: int) -> list[int]:
@@ -44,12 +45,12 @@ class WaveNetLayer(nn.Module):
         self.channels = channels
         self.hidden = CausalConv1d(channels, 2 * channels, kernel_size, dilation)
         self.film = FiLM(cond_dim, channels) if cond_dim > 0 else None
-        self.residual = nn.Conv1d(channels, channels, 1)
+        self.residual = PointwiseConv1d(channels, channels)
 
     def forward(self, x: torch.Tensor,
                 cond: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.hidden(x)
-        z = torch.tanh(h[:, : self.channels]) * torch.sigmoid(h[:, self.channels:])
+        z = gated_tanh_sigmoid(h, self.channels)
         if self.film is not None:
             assert cond is not None, "this model is conditioned: pass cond"
             z = self.film(z, cond)
@@ -65,10 +66,10 @@ class WaveNet(SpringModel):
         self.dilation_depth, self.num_repeat = dilation_depth, num_repeat
         self.channels, self.kernel_size, self.cond_dim = channels, kernel_size, cond_dim
         self.dilations = wavenet_dilations(dilation_depth, num_repeat)
-        self.input_layer = nn.Conv1d(1, channels, 1)
+        self.input_layer = PointwiseConv1d(1, channels)
         self.layers = nn.ModuleList(
             [WaveNetLayer(channels, kernel_size, d, cond_dim) for d in self.dilations])
-        self.linear_mix = nn.Conv1d(channels * len(self.dilations), 1, 1)
+        self.linear_mix = LayerMix(channels * len(self.dilations), 1)
 
     def forward(self, x: torch.Tensor, cond: Optional[torch.Tensor] = None) -> torch.Tensor:
         x = self.input_layer(x)
@@ -76,7 +77,7 @@ class WaveNet(SpringModel):
         for layer in self.layers:
             x, z = layer(x, cond)
             gated.append(z)
-        return self.linear_mix(torch.cat(gated, dim=1))
+        return self.linear_mix(gated)
 
     @property
     def receptive_field(self) -> int:
