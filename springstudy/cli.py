@@ -100,6 +100,8 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop-seconds", type=float, default=None)
     p.add_argument("--crop-context-seconds", type=float, default=None,
                    help="input history fed before each crop, outside the loss")
+    p.add_argument("--crop-sampling", choices=("uniform", "energy"), default=None,
+                   help="crop offsets: uniform, or in proportion to the wet energy of the window")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--alpha", type=float, default=None, help="weight of the time-domain term (thesis eq. 3.1: 0.5)")
     p.add_argument("--time-term", choices=("mae", "esr", "esr_white"), default=None,
@@ -118,6 +120,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 
         overrides = {"max_steps": args.max_steps, "max_epochs": args.max_epochs, "batch_size": args.batch_size,
                      "crop_seconds": args.crop_seconds, "crop_context_seconds": args.crop_context_seconds,
+                     "crop_sampling": args.crop_sampling,
                      "lr": args.lr, "alpha": args.alpha, "time_term": args.time_term, "seed": args.seed,
                      "threads": args.threads,
                      "max_cpu_seconds": None if args.max_cpu_minutes is None else 60.0 * args.max_cpu_minutes,

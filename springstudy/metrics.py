@@ -190,10 +190,15 @@ class ThesisLoss(torch.nn.Module):
         self.mr_stft = _mr_stft_module()
         self.whitening = None if whitening is None else torch.as_tensor(np.asarray(whitening), dtype=torch.float32)
 
-    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+    def forward(self, pred: Tensor, target: Tensor, item_power: Tensor | None = None) -> Tensor:
+        """The loss of a (B, C, T) batch. ``item_power`` (B,), with ``time_term="esr"``: each
+        crop's whole item's mean square target, the ESR's denominator in place of the crops' own
+        energy (see :func:`crop_esr`)."""
         if self.time_term == "esr_white":
             flat_pred, flat_target = whiten(pred, self.whitening), whiten(target, self.whitening)
             time = esr(flat_pred.reshape(1, 1, -1), flat_target.reshape(1, 1, -1))[0]
+        elif self.time_term == "esr" and item_power is not None:
+            time = crop_esr(pred, target, item_power)
         elif self.time_term == "esr":
             # over the whole batch (as one item): a crop that falls in an item's silent fade-out
             # has a near-zero denominator of its own
@@ -203,6 +208,21 @@ class ThesisLoss(torch.nn.Module):
         if self.alpha == 1.0:
             return time
         return self.alpha * time + (1.0 - self.alpha) * self.mr_stft(pred, target)
+
+
+def crop_esr(pred: Tensor, target: Tensor, item_power: Tensor) -> Tensor:
+    """ESR of a batch of crops against their whole items' power: ``Σ (ŷ − y)² / Σ_b P_b·T``.
+
+    ``item_power`` (B,) is each crop's item's mean square target and T the crop length. A crop
+    in an item's quiet fade-out then weighs what it weighs in that item's ESR, where the batch's
+    own energy (:func:`esr` over the batch) would divide by nearly nothing: two such crops in
+    one batch made 48 kHz training diverge. On whole items (P_b·T = Σ y_b²) it equals the batch
+    ESR exactly; over many crops its mean approaches the items' error power over their power.
+    """
+    if item_power.shape != (pred.shape[0],):
+        raise ValueError(f"item_power must have one value per crop ({pred.shape[0]}), got {tuple(item_power.shape)}")
+    error = (pred - target).pow(2).sum()
+    return error / (item_power.sum() * pred[0].numel()).clamp_min(torch.finfo(pred.dtype).tiny)
 
 
 def thesis_loss(pred: Tensor, target: Tensor, alpha: float = 0.5, time_term: str = "mae",

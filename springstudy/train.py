@@ -67,6 +67,8 @@ class TrainConfig:
     crop_seconds: float | None = 1.0        # training crop; None = whole items
     crop_context_seconds: float = 0.0       # input history fed before each crop (zeros before the
                                             # item's start), excluded from the loss
+    crop_sampling: str = "uniform"          # crop offsets: uniform, or energy (in proportion to
+                                            # the wet energy of the window; see crop_batch)
     val_seconds: float | None = None        # validate on the first N seconds; None = whole items
     val_items: int | None = None            # validate on the first N validation items; None = all
     val_every: int | None = None            # steps between validations; None = once per epoch
@@ -128,19 +130,45 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+#: Share of the uniform distribution mixed into energy-weighted crop offsets (crop_sampling "energy").
+ENERGY_FLOOR = 0.1
+
+
+def crop_offsets(wet: torch.Tensor, length: int, sampling: str = "uniform") -> np.ndarray | None:
+    """Probability of each crop offset of one (C, T) item: None for uniform; for ``"energy"``
+    proportional to the wet energy in the window, mixed with ``ENERGY_FLOOR`` of uniform."""
+    if sampling == "uniform":
+        return None
+    if sampling != "energy":
+        raise TrainingError(f"crop_sampling must be uniform or energy, not {sampling!r}")
+    power = wet.double().pow(2).sum(0).numpy()
+    cumulative = np.concatenate([[0.0], np.cumsum(power)])
+    window = cumulative[length:] - cumulative[:-length]
+    uniform = np.full(window.shape, 1.0 / window.size)
+    if window.sum() <= 0:
+        return uniform
+    return (1.0 - ENERGY_FLOOR) * window / window.sum() + ENERGY_FLOOR * uniform
+
+
 def crop_batch(split: SplitTensors, items: np.ndarray, length: int | None, seed: int,
-               epoch: int, context: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+               epoch: int, context: int = 0, sampling: str = "uniform") -> tuple[torch.Tensor, torch.Tensor]:
     """Dry and wet crops of ``items``, each at an offset drawn from ``default_rng([seed, epoch, item])``.
 
     With ``context`` > 0 the dry crop starts ``context`` samples earlier (zeros before the
     item's start, as the item is heard from silence), so the model sees the input history
     that produced the wet crop; the wet crop keeps ``length`` samples. The offsets do not
-    depend on ``context``.
+    depend on ``context``. ``sampling="energy"`` draws offsets in proportion to the wet energy
+    of the window (:func:`crop_offsets`): a note that rings for 1 s of a 5 s item then fills most
+    crops, where uniform offsets land four times in five in its near-silent tail.
     """
     n = split.dry.shape[-1]
     if length is None or length >= n:
         return split.dry[items], split.wet[items]
-    starts = [int(np.random.default_rng([seed, epoch, int(i)]).integers(0, n - length + 1)) for i in items]
+    starts = []
+    for i in items:
+        rng = np.random.default_rng([seed, epoch, int(i)])
+        p = crop_offsets(split.wet[int(i)], length, sampling)
+        starts.append(int(rng.integers(0, n - length + 1)) if p is None else int(rng.choice(p.size, p=p)))
     wet = torch.stack([split.wet[i, :, s:s + length] for i, s in zip(items, starts)])
     if context <= 0:
         dry = torch.stack([split.dry[i, :, s:s + length] for i, s in zip(items, starts)])
@@ -265,6 +293,7 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
     n_train = len(train_set.ids)
     crop = None if config.crop_seconds is None else int(round(config.crop_seconds * sample_rate))
     context = 0 if crop is None else int(round(config.crop_context_seconds * sample_rate))
+    crop_offsets(train_set.wet[0], 1, config.crop_sampling)  # an unknown sampling fails here, not at step 1
     if context < 0:
         raise TrainingError(f"crop_context_seconds must be >= 0, not {config.crop_context_seconds}")
     shortest = min(crop or train_set.dry.shape[-1], train_set.dry.shape[-1], val_set.dry.shape[-1])
@@ -284,6 +313,8 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=config.lr_factor, patience=config.lr_patience)
     whitening = whitening_filter(train_set.dry, config.whiten_order) if config.time_term == "esr_white" else None
     loss_fn = ThesisLoss(config.alpha, config.time_term, whitening).to(device)
+    # Each item's mean square target: an ESR over crops divides by it (metrics.crop_esr).
+    item_power = train_set.wet.double().pow(2).mean(dim=(1, 2)).float()
 
     steps_per_epoch = math.ceil(n_train / config.batch_size)
     limits = [s for s in (config.max_steps, None if config.max_epochs is None else config.max_epochs * steps_per_epoch)
@@ -347,11 +378,12 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
             epoch, position = divmod(step, steps_per_epoch)
             order = epoch_order(config.seed, epoch, n_train)
             items = order[position * config.batch_size:(position + 1) * config.batch_size]
-            dry, wet = crop_batch(train_set, items, crop, config.seed, epoch, context)
+            dry, wet = crop_batch(train_set, items, crop, config.seed, epoch, context, config.crop_sampling)
             dry, wet = dry[rank::world].to(device), wet[rank::world].to(device)
             started, started_cpu = time.perf_counter(), time.process_time()
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(net(dry)[..., dry.shape[-1] - wet.shape[-1]:], wet)
+            power = item_power[torch.as_tensor(items[rank::world])].to(device) if crop else None
+            loss = loss_fn(net(dry)[..., dry.shape[-1] - wet.shape[-1]:], wet, power)
             if not torch.isfinite(loss):
                 bad = [train_set.ids[i] for i in items]
                 raise TrainingError(
@@ -550,6 +582,8 @@ def recipe_label(config: dict[str, Any] | TrainConfig) -> str:
     crop = "whole items" if c.get("crop_seconds") is None else f"{c['crop_seconds']:g} s crops"
     if c.get("crop_context_seconds"):
         crop += f" (+{c['crop_context_seconds']:g} s context)"
+    if c.get("crop_seconds") is not None and c.get("crop_sampling", "uniform") == "energy":
+        crop = "energy-drawn " + crop
     limit = f"{c['max_steps']} steps" if c.get("max_steps") else f"≤{c.get('max_epochs')} epochs"
     return f"{loss}, Adam lr {c.get('lr', 0.005):g}, batch {c.get('batch_size')} × {crop}, {limit}"
 

@@ -115,3 +115,39 @@ def test_bad_shapes_and_non_finite_inputs_are_rejected() -> None:
     bad[0, 0, 3] = float("nan")
     with pytest.raises(ValueError, match="NaN or Inf"):
         metrics.compute_all(bad, torch.zeros(1, 1, 10))
+
+
+def test_crop_esr_divides_by_the_items_power() -> None:
+    # Two items of known power (a sine of amplitude a has mean square a²/2); crops of 100
+    # samples with errors of known energy.
+    t = torch.arange(1000, dtype=torch.float64)
+    items = torch.stack([2.0 * torch.sin(0.05 * t), 0.5 * torch.sin(0.11 * t)])[:, None]
+    power = items.pow(2).mean(dim=(1, 2))
+    np.testing.assert_allclose(power.numpy(), [2.0, 0.125], rtol=1e-2)
+    target = items[..., 400:500]
+    pred = target + torch.tensor([0.1, -0.2], dtype=torch.float64)[:, None, None]  # error energy 100*(0.01+0.04)
+    value = metrics.crop_esr(pred, target, power)
+    assert float(value) == pytest.approx(100 * 0.05 / (float(power.sum()) * 100), rel=1e-12)
+    # on whole items it is the batch ESR
+    whole_pred = items + 0.1 * torch.cos(0.07 * t)
+    batch = metrics.esr(whole_pred.reshape(1, 1, -1), items.reshape(1, 1, -1))[0]
+    assert float(metrics.crop_esr(whole_pred, items, power)) == pytest.approx(float(batch), rel=1e-12)
+    # the loss uses it for the ESR term only when given the powers
+    loss = metrics.ThesisLoss(1.0, "esr")
+    assert float(loss(pred, target, power)) == pytest.approx(float(value), rel=1e-12)
+    assert float(loss(pred, target)) == pytest.approx(
+        float(metrics.esr(pred.reshape(1, 1, -1), target.reshape(1, 1, -1))[0]), rel=1e-12)
+    with pytest.raises(ValueError, match="one value per crop"):
+        metrics.crop_esr(pred, target, power[:1])
+
+
+def test_crop_esr_stays_bounded_on_quiet_crops() -> None:
+    # A crop from an item's fade-out: the batch's own ESR explodes, the item-power ESR does not.
+    t = torch.arange(4800, dtype=torch.float64)
+    item = (torch.exp(-t / 300) * torch.sin(0.2 * t))[None, None]
+    power = item.pow(2).mean(dim=(1, 2))
+    target = item[..., 4000:4400]
+    pred = target + 1e-3
+    own = metrics.esr(pred, target)[0]
+    assert float(own) > 1e4
+    assert float(metrics.crop_esr(pred, target, power)) < 1e-3

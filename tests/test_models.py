@@ -107,8 +107,14 @@ def measured_receptive_field(model: nn.Module, receptive_field: int, t0: int = 7
     at the far end of a deep random network can fall below float64 resolution next to an O(1)
     output (WaveNet-24 at init moves only 1493 of its 1531 samples that way), although the
     dependence is there. Outside the receptive field the derivative is exactly zero.
+    The receptive field is structural: BatchNorm scales are set to 1 first, since the TCN's
+    output block starts at 0 (zero-gamma init), where its path's derivative vanishes.
     """
     model = model.double().eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm1d):
+                module.weight.fill_(1.0)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(1, 1, t0 + receptive_field + 64, generator=gen, dtype=torch.float64)
     impulse = torch.zeros_like(x)
@@ -147,6 +153,20 @@ def test_thesis_style_tcn_without_dilation_measures_41_samples():
     assert thesis_tcn.receptive_field == 41
     first, last = measured_receptive_field(thesis_tcn, 500)
     assert last - first + 1 == 41
+
+
+def test_tcn_output_block_starts_as_its_residual_path():
+    # Zero-gamma init of the output block's BatchNorm: the untrained TCN's output is
+    # PReLU(beta = 0) + the last block's 1x1 residual of the block before, whatever the input.
+    model = build("TCN-1800", channels=4).eval()
+    assert torch.count_nonzero(model.blocks[-1].bn.weight) == 0
+    x = torch.randn(2, 1, 500, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        hidden = x
+        for block in model.blocks[:-1]:
+            hidden = block(hidden)
+        torch.testing.assert_close(model(x), model.blocks[-1].res(hidden))
+    assert torch.count_nonzero(build("TCN-1800", batch_norm=False).blocks[-1].conv.weight) > 0
 
 
 def test_tcn_baseline_is_tcn_1800():

@@ -16,8 +16,8 @@ from springstudy.cli import main
 from springstudy.data.synth import synthesize
 from springstudy.data.tank import TankParams
 from springstudy.metrics import ThesisLoss
-from springstudy.train import (SplitTensors, TrainConfig, TrainingError, crop_batch, load_training_checkpoint,
-                               train)
+from springstudy.train import (ENERGY_FLOOR, SplitTensors, TrainConfig, TrainingError, crop_batch, crop_offsets,
+                               load_training_checkpoint, train)
 
 FS = 16_000
 #: A small GCN (2 gated layers of 8 channels) keeps each step to milliseconds on the CPU.
@@ -294,3 +294,38 @@ def test_recipe_label_names_loss_rate_batch_and_length() -> None:
     quick = TrainConfig(model="GCN-250", out="x", time_term="esr", alpha=1.0, lr=0.003, batch_size=2,
                         crop_seconds=None, max_steps=80)
     assert recipe_label(quick) == "ESR, Adam lr 0.003, batch 2 × whole items, 80 steps"
+
+
+def test_energy_crop_offsets_follow_the_window_energy() -> None:
+    # One item, silent but for a burst of known energy at [1000, 1100): a 200-sample window's
+    # energy is the burst's overlap with it, in closed form.
+    wet = torch.zeros(1, 3000, dtype=torch.float64)
+    wet[0, 1000:1100] = 0.5
+    length = 200
+    p = crop_offsets(wet, length, "energy")
+    offsets = np.arange(3000 - length + 1)
+    overlap = np.clip(np.minimum(offsets + length, 1100) - np.maximum(offsets, 1000), 0, None)
+    expected = (1 - ENERGY_FLOOR) * overlap / overlap.sum() + ENERGY_FLOOR / offsets.size
+    np.testing.assert_allclose(p, expected, rtol=1e-12, atol=1e-15)
+    assert crop_offsets(wet, length, "uniform") is None
+    np.testing.assert_allclose(crop_offsets(torch.zeros(1, 500), 100, "energy"), np.full(401, 1 / 401))
+    with pytest.raises(TrainingError, match="uniform or energy"):
+        crop_offsets(wet, length, "loud")
+
+
+def test_energy_crops_land_on_the_note_and_stay_seeded() -> None:
+    n, length = 4000, 400
+    wet = torch.zeros(16, 1, n)
+    wet[:, :, 500:900] = torch.randn(16, 1, 400, generator=torch.Generator().manual_seed(0))
+    dry = torch.arange(n, dtype=torch.float32).expand(16, 1, n).clone()  # the dry crop tells its offset
+    split = SplitTensors(dry=dry, wet=wet, ids=[str(i) for i in range(16)])
+    hits = {}
+    for sampling in ("uniform", "energy"):
+        starts = np.concatenate([crop_batch(split, np.arange(16), length, seed=3, epoch=e, sampling=sampling)[0][:, 0, 0]
+                                 .numpy() for e in range(20)])
+        hits[sampling] = np.mean((starts < 900) & (starts + length > 500))
+    # uniform: P(overlap) = 799/3601 ~ 0.22; energy: >= 1 - ENERGY_FLOOR
+    assert hits["uniform"] < 0.35 and hits["energy"] > 1 - ENERGY_FLOOR - 0.05
+    a = crop_batch(split, np.arange(16), length, seed=3, epoch=1, sampling="energy")
+    b = crop_batch(split, np.arange(16), length, seed=3, epoch=1, sampling="energy")
+    torch.testing.assert_close(a, b)
