@@ -180,12 +180,17 @@ class LayerMix(PointwiseConv1d):
         weight = self.weight[:, :, 0]
         if weight.shape[0] == 1 and not torch.jit.is_tracing() and _training_graph(weight, *parts):
             return _MonoMix.apply(weight, self.bias, *parts)
-        out, start = None, 0
-        for z in parts:
-            term = _pointwise(weight[:, start:start + z.shape[1]], z)
-            out = term if out is None else out + term
-            start += z.shape[1]
-        return out if self.bias is None else out + self.bias[:, None]
+        return _mix(weight, self.bias, parts)
+
+
+def _mix(weight: torch.Tensor, bias: Optional[torch.Tensor], parts: List[torch.Tensor]) -> torch.Tensor:
+    """``sum_l W_l @ z_l (+ bias)``, W_l the columns of ``weight`` that layer l's channels meet."""
+    out, start = None, 0
+    for z in parts:
+        term = _pointwise(weight[:, start:start + z.shape[1]], z)
+        out = term if out is None else out.add_(term)
+        start += z.shape[1]
+    return out if bias is None else out.add_(bias[:, None])
 
 
 class _MonoMix(torch.autograd.Function):
@@ -194,12 +199,7 @@ class _MonoMix(torch.autograd.Function):
 
     @staticmethod
     def forward(weight: torch.Tensor, bias: Optional[torch.Tensor], *parts: torch.Tensor):
-        out, start = None, 0
-        for z in parts:
-            term = _pointwise(weight[:, start:start + z.shape[1]], z)
-            out = term if out is None else out.add_(term)
-            start += z.shape[1]
-        return out if bias is None else out.add_(bias[:, None])
+        return _mix(weight, bias, list(parts))
 
     @staticmethod
     def setup_context(ctx, inputs: tuple, output: torch.Tensor) -> None:

@@ -1,8 +1,8 @@
 """The gated activation of WaveNet and GCN layers: tanh(a) * sigmoid(b) of a conv's two halves.
 
-:func:`gated_tanh_sigmoid` computes it with a hand-written backward so that training runs
-four elementwise passes in the backward instead of autograd's seven and writes both halves' gradients into one
-buffer (no zero-filled slice gradients). tanh is evaluated as ``2 * sigmoid(2a) - 1``: on torch's
+:func:`gated_tanh_sigmoid` computes it with a hand-written backward: four elementwise passes
+instead of autograd's seven, both halves' gradients written into one buffer (no zero-filled
+slice gradients). tanh is evaluated as ``2 * sigmoid(2a) - 1``: on torch's
 CPU build here ``tanh`` costs about ten times a ``sigmoid`` (``benchmarks/train_throughput.py``),
 and the two agree to float32 rounding (tested against ``torch.tanh`` and autograd).
 """
