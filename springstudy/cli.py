@@ -100,7 +100,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop-seconds", type=float, default=None)
     p.add_argument("--crop-context-seconds", type=float, default=None,
                    help="input history fed before each crop, outside the loss")
-    p.add_argument("--crop-sampling", choices=("uniform", "energy"), default=None,
+    p.add_argument("--crop-sampling", choices=("uniform", "energy"), default=None,  # train.CROP_SAMPLINGS
                    help="crop offsets: uniform, or in proportion to the wet energy of the window")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--alpha", type=float, default=None, help="weight of the time-domain term (thesis eq. 3.1: 0.5)")

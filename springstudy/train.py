@@ -130,17 +130,23 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
+#: How training crops' offsets are drawn (TrainConfig.crop_sampling; see crop_offsets).
+CROP_SAMPLINGS = ("uniform", "energy")
 #: Share of the uniform distribution mixed into energy-weighted crop offsets (crop_sampling "energy").
 ENERGY_FLOOR = 0.1
+
+
+def _check_sampling(sampling: str) -> None:
+    if sampling not in CROP_SAMPLINGS:
+        raise TrainingError(f"crop_sampling must be uniform or energy, not {sampling!r}")
 
 
 def crop_offsets(wet: torch.Tensor, length: int, sampling: str = "uniform") -> np.ndarray | None:
     """Probability of each crop offset of one (C, T) item: None for uniform; for ``"energy"``
     proportional to the wet energy in the window, mixed with ``ENERGY_FLOOR`` of uniform."""
+    _check_sampling(sampling)
     if sampling == "uniform":
         return None
-    if sampling != "energy":
-        raise TrainingError(f"crop_sampling must be uniform or energy, not {sampling!r}")
     power = wet.double().pow(2).sum(0).numpy()
     cumulative = np.concatenate([[0.0], np.cumsum(power)])
     window = cumulative[length:] - cumulative[:-length]
@@ -293,7 +299,7 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
     n_train = len(train_set.ids)
     crop = None if config.crop_seconds is None else int(round(config.crop_seconds * sample_rate))
     context = 0 if crop is None else int(round(config.crop_context_seconds * sample_rate))
-    crop_offsets(train_set.wet[0], 1, config.crop_sampling)  # an unknown sampling fails here, not at step 1
+    _check_sampling(config.crop_sampling)
     if context < 0:
         raise TrainingError(f"crop_context_seconds must be >= 0, not {config.crop_context_seconds}")
     shortest = min(crop or train_set.dry.shape[-1], train_set.dry.shape[-1], val_set.dry.shape[-1])
