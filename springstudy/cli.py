@@ -103,6 +103,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop-sampling", choices=("uniform", "energy"), default=None,  # train.CROP_SAMPLINGS
                    help="crop offsets: uniform, or in proportion to the wet energy of the window")
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--recurrent-init", choices=("default", "modal"), default=None,  # train.RECURRENT_INITS
+                   help="an LSTM's start: torch's default, or modal (a bank of damped oscillators with a "
+                        "least-squares readout)")
     p.add_argument("--alpha", type=float, default=None, help="weight of the time-domain term (thesis eq. 3.1: 0.5)")
     p.add_argument("--time-term", choices=("mae", "esr", "esr_white"), default=None,
                    help="time-domain term of the loss: mae (thesis eq. 3.1), esr, or esr_white (ESR after "
@@ -120,7 +123,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 
         overrides = {"max_steps": args.max_steps, "max_epochs": args.max_epochs, "batch_size": args.batch_size,
                      "crop_seconds": args.crop_seconds, "crop_context_seconds": args.crop_context_seconds,
-                     "crop_sampling": args.crop_sampling,
+                     "crop_sampling": args.crop_sampling, "recurrent_init": args.recurrent_init,
                      "lr": args.lr, "alpha": args.alpha, "time_term": args.time_term, "seed": args.seed,
                      "threads": args.threads,
                      "max_cpu_seconds": None if args.max_cpu_minutes is None else 60.0 * args.max_cpu_minutes,

@@ -83,6 +83,10 @@ class TrainConfig:
     time_term: str = "mae"                  # eq. 3.1's time-domain term: mae (thesis), esr, or
                                             # esr_white (ESR after the dry signals' whitening filter)
     whiten_order: int = 32                  # order of that filter (time_term esr_white only)
+    recurrent_init: str = "default"         # default (torch's), or modal: an LSTM started as a bank
+                                            # of damped oscillators with its readout fitted by least
+                                            # squares (models.recurrent.modal_init_, fit_readout_)
+    modal_periods: float = 5.0              # periods each oscillator rings for (recurrent_init modal)
     pre_emphasis: float = 0.85              # for the esr_pre metric in the summary
     seed: int = 20231
     model_overrides: dict[str, Any] = field(default_factory=dict)
@@ -129,6 +133,9 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     """The order training items are visited in during ``epoch`` (a function of seed and epoch)."""
     return np.random.default_rng([seed, epoch]).permutation(n)
 
+
+#: How a recurrent model's weights start (TrainConfig.recurrent_init; see _initialise).
+RECURRENT_INITS = ("default", "modal")
 
 #: How training crops' offsets are drawn (TrainConfig.crop_sampling; see crop_offsets).
 CROP_SAMPLINGS = ("uniform", "energy")
@@ -300,6 +307,8 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
     crop = None if config.crop_seconds is None else int(round(config.crop_seconds * sample_rate))
     context = 0 if crop is None else int(round(config.crop_context_seconds * sample_rate))
     _check_sampling(config.crop_sampling)
+    if config.recurrent_init not in RECURRENT_INITS:
+        raise TrainingError(f"recurrent_init must be one of {', '.join(RECURRENT_INITS)}, not {config.recurrent_init!r}")
     if context < 0:
         raise TrainingError(f"crop_context_seconds must be >= 0, not {config.crop_context_seconds}")
     shortest = min(crop or train_set.dry.shape[-1], train_set.dry.shape[-1], val_set.dry.shape[-1])
@@ -309,6 +318,9 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
                             f"{max(MRSTFT_FFT_SIZES) / 2 / sample_rate:.3f} s")
 
     model = build(config.model, seed=config.seed, **config.model_overrides).to(device)
+    init_started, init_started_cpu = time.perf_counter(), time.process_time()
+    init_readout_esr = None if resume else _initialise(model, config, train_set, sample_rate)
+    init_seconds, init_cpu_seconds = time.perf_counter() - init_started, time.process_time() - init_started_cpu
     n_params = sum(p.numel() for p in model.parameters())
     net: torch.nn.Module = model
     if world > 1:
@@ -331,7 +343,9 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
     val_every = config.val_every or steps_per_epoch
     state: dict[str, Any] = {"step": 0, "best_val": math.inf, "best_step": 0, "bad_validations": 0,
                              "history": [], "train_seconds": 0.0, "train_cpu_seconds": 0.0, "train_samples": 0,
-                             "stopped": None}
+                             "stopped": None, "init_readout_esr": init_readout_esr}
+    if init_readout_esr is not None:       # the least-squares readout is training time too
+        state.update(train_seconds=init_seconds, train_cpu_seconds=init_cpu_seconds)
 
     if resume:
         ckpt = load_training_checkpoint(out / "last.pt")
@@ -374,6 +388,14 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
         writer = SummaryWriter(str(out / "tensorboard"), purge_step=state["step"] or None)
     if state["step"] == 0:
         checkpoint("last.pt")      # a loadable last.pt exists from the start
+        if init_readout_esr is not None and config.validate:
+            # A fitted start is a model in its own right: validated as step 0, best.pt keeps it
+            # if training makes it worse.
+            val, val_esr = _validate(model, val_set, loss_fn, config, sample_rate, device)
+            state["history"].append({"step": 0, "epoch": 0, "train_loss": math.nan, "val_loss": val,
+                                     "val_esr": val_esr, "lr": config.lr, **_clock(state)})
+            state.update(best_val=val, best_step=0)
+            checkpoint("best.pt")
 
     bar = tqdm(total=total_steps, initial=state["step"], desc=config.model, unit="step",
                disable=not (progress and is_main))
@@ -465,6 +487,24 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
     return RunResult(summary=summary, model=model, history=state["history"])
 
 
+def _initialise(model: torch.nn.Module, config: TrainConfig, train_set: SplitTensors,
+                sample_rate: int) -> float | None:
+    """Apply ``config.recurrent_init`` to a freshly built model; returns the least-squares
+    readout's training ESR for ``"modal"`` (None for ``"default"``)."""
+    if config.recurrent_init == "default":
+        return None
+    from springstudy.models.recurrent import RecurrentNet, fit_readout_, modal_init_
+
+    if not isinstance(model, RecurrentNet):
+        raise TrainingError(f"recurrent_init {config.recurrent_init!r} is for recurrent models, not {config.model}")
+    try:
+        modal_init_(model, sample_rate, periods=config.modal_periods)
+    except ValueError as err:
+        raise TrainingError(f"{config.model}: {err}") from err
+    device = next(model.parameters()).device
+    return fit_readout_(model, train_set.dry.to(device), train_set.wet.to(device))
+
+
 def _clock(state: dict[str, Any]) -> dict[str, float]:
     """Training time so far (optimiser steps only, validation excluded): wall and process CPU seconds."""
     return {"train_seconds": round(state["train_seconds"], 3),
@@ -504,6 +544,7 @@ def _summary(config: TrainConfig, model: torch.nn.Module, val_set: SplitTensors,
         "best_step": state["best_step"],
         "best_val_loss": state["best_val"],
         "stopped": state["stopped"],
+        "init_readout_esr": state.get("init_readout_esr"),
         "val_metrics": {k: float(np.mean(v)) for k, v in per_item.items()},
         "train_seconds": round(state["train_seconds"], 3),
         "train_cpu_seconds": round(state.get("train_cpu_seconds", 0.0), 3),
@@ -591,7 +632,8 @@ def recipe_label(config: dict[str, Any] | TrainConfig) -> str:
     if c.get("crop_seconds") is not None and c.get("crop_sampling", "uniform") == "energy":
         crop = "energy-drawn " + crop
     limit = f"{c['max_steps']} steps" if c.get("max_steps") else f"≤{c.get('max_epochs')} epochs"
-    return f"{loss}, Adam lr {c.get('lr', 0.005):g}, batch {c.get('batch_size')} × {crop}, {limit}"
+    start = "modal start with a least-squares readout, then " if c.get("recurrent_init") == "modal" else ""
+    return f"{start}{loss}, Adam lr {c.get('lr', 0.005):g}, batch {c.get('batch_size')} × {crop}, {limit}"
 
 
 def summary_json(path: str | Path) -> dict[str, Any]:

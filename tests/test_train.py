@@ -294,6 +294,10 @@ def test_recipe_label_names_loss_rate_batch_and_length() -> None:
     quick = TrainConfig(model="GCN-250", out="x", time_term="esr", alpha=1.0, lr=0.003, batch_size=2,
                         crop_seconds=None, max_steps=80)
     assert recipe_label(quick) == "ESR, Adam lr 0.003, batch 2 × whole items, 80 steps"
+    modal = TrainConfig(model="LSTM-96", out="x", time_term="esr", alpha=1.0, lr=3e-6, batch_size=2,
+                        crop_seconds=0.5, max_steps=20, recurrent_init="modal")
+    assert recipe_label(modal) == ("modal start with a least-squares readout, then ESR, Adam lr 3e-06, "
+                                   "batch 2 × 0.5 s crops, 20 steps")
 
 
 def test_energy_crop_offsets_follow_the_window_energy() -> None:

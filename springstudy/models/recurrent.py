@@ -14,6 +14,7 @@ A recurrent model's receptive field is unbounded (``math.inf``).
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -95,3 +96,116 @@ class GRU(RecurrentNet):
                  skip: bool = False, dropout: float = 0.0, cond_dim: int = 0) -> None:
         super().__init__("gru", hidden_size, num_layers, conv_kernel_size, skip, dropout,
                          cond_dim)
+
+
+# --- modal initialisation and least-squares readout -------------------------------------------
+
+#: Lowest resonance of :func:`modal_init_` (Hz).
+MODAL_F_MIN = 50.0
+#: Highest resonance as a share of the sample rate: the oscillator's forget gate is r·cos(ω),
+#: which must stay positive, so ω < π/2 (a quarter of the rate); 0.2 keeps a margin.
+MODAL_F_MAX_RATIO = 0.2
+
+
+def modal_init_(model: RecurrentNet, sample_rate: int, periods: float = 5.0, input_gain: float = 1.0,
+                f_min: float = MODAL_F_MIN, f_max_ratio: float = MODAL_F_MAX_RATIO) -> RecurrentNet:
+    """Start an LSTM as a bank of damped oscillators (a modal filter bank), in place.
+
+    With constant gates (their input and recurrent weights zero) and small signals (tanh ≈ its
+    argument) an LSTM layer is the linear system ``c_t = (f + i·o·U) c_{t-1} + i·W x_t``. Units
+    2k and 2k+1 get ``U = s·[[0, -1], [1, 0]]``, ``f = r cos ω`` and ``i·o·s = r sin ω``, so the
+    pair's poles sit at ``r·e^{±jω}``: a resonator at ``ω`` whose envelope falls by 1/e in
+    ``periods`` periods (``r = exp(-f / (periods·rate))``). Resonances are log-spaced from
+    ``f_min`` to ``f_max_ratio``·rate. The input drives the first unit of each pair with gain
+    ``input_gain·(1 - r)``: a unit sine at a resonator's frequency swings its state by about
+    ``input_gain``/4, inside tanh's near-linear range. Only the first layer of an LSTM without
+    a convolutional front end is set. From torch's default start, gradient descent on notes
+    finds no oscillation in the quick budget (README, "Recurrent models: the modal start").
+    """
+    if model.cell != "lstm" or model.features is not None:
+        raise ValueError(f"modal_init_ needs an LSTM without a convolutional front end, not {type(model).__name__} "
+                         f"(cell {model.cell!r}, conv_kernel_size {model.conv_kernel_size})")
+    if model.hidden_size < 2:
+        raise ValueError("modal_init_ needs at least 2 hidden units (one oscillator)")
+    if not 0 < f_max_ratio < 0.25 or not 0 < f_min < f_max_ratio * sample_rate or periods <= 0:
+        raise ValueError(f"modal_init_: need 0 < f_min < f_max_ratio·rate < rate/4 and periods > 0 "
+                         f"(f_min {f_min}, f_max_ratio {f_max_ratio}, rate {sample_rate}, periods {periods})")
+    hidden, rnn = model.hidden_size, model.rnn
+    pairs = hidden // 2
+    freqs = torch.exp(torch.linspace(math.log(f_min), math.log(f_max_ratio * sample_rate), pairs,
+                                     dtype=torch.float64))
+    omega = 2 * math.pi * freqs / sample_rate
+    radius = torch.exp(-freqs / (periods * sample_rate))
+    in_gate = 0.5                                  # i = σ(0)
+    out_gate = torch.sigmoid(torch.tensor(4.0, dtype=torch.float64))
+    forget = (radius * torch.cos(omega)).clamp(1e-6, 1 - 1e-9)
+    coupling = radius * torch.sin(omega) / (in_gate * out_gate)
+    w_ih, w_hh = rnn.weight_ih_l0, rnn.weight_hh_l0
+    b_ih, b_hh = rnn.bias_ih_l0, rnn.bias_hh_l0
+    i_rows, f_rows, g_rows, o_rows = (slice(k * hidden, (k + 1) * hidden) for k in range(4))
+    with torch.no_grad():
+        w_ih.zero_()
+        w_hh.zero_()
+        b_hh.zero_()
+        b_ih.zero_()
+        b_ih[o_rows] = 4.0
+        forget_bias = torch.full((hidden,), -20.0, dtype=torch.float64)   # an unpaired last unit forgets at once
+        first, second = torch.arange(pairs) * 2, torch.arange(pairs) * 2 + 1
+        forget_bias[first] = torch.logit(forget)
+        forget_bias[second] = torch.logit(forget)
+        b_ih[f_rows] = forget_bias.to(b_ih.dtype)
+        g = w_hh[g_rows]
+        g[first, second] = (-coupling).to(g.dtype)
+        g[second, first] = coupling.to(g.dtype)
+        w_ih[g_rows][first, 0] = (input_gain * (1 - radius)).to(w_ih.dtype)
+    return model
+
+
+def hidden_states(model: RecurrentNet, dry: torch.Tensor) -> torch.Tensor:
+    """The readout's input for ``dry`` (B, 1, T): the last layer's states (B, T, H), with the
+    dry sample appended as a last column when the model has a linear skip."""
+    features = dry if model.features is None else model.features(dry)
+    h, _ = model.rnn(features.transpose(1, 2))
+    if model.film is not None:
+        raise ValueError("hidden_states: a conditioned (FiLM) model's readout depends on its controls")
+    if model.res is not None:
+        h = torch.cat([h, dry.transpose(1, 2)], dim=2)
+    return h
+
+
+def fit_readout_(model: RecurrentNet, dry: torch.Tensor, wet: torch.Tensor, batch: int = 8,
+                 ridge: float = 1e-6) -> float:
+    """Set the output layer (and linear skip) to the least-squares fit of ``wet`` on the
+    recurrent states driven by ``dry`` (both (N, 1, T)); returns the fit's training ESR.
+
+    The recurrent weights stay as they are: this is the best readout of the states the model
+    has, solved from the normal equations in float64 (``ridge`` × their mean diagonal added),
+    accumulated ``batch`` items at a time so that no (N·T, H) matrix is held.
+    """
+    if dry.shape != wet.shape or dry.dim() != 3 or dry.shape[1] != 1:
+        raise ValueError(f"fit_readout_: dry and wet must both be (N, 1, T), got {tuple(dry.shape)} and {tuple(wet.shape)}")
+    was_training = model.training
+    model.eval()
+    gram = rhs = None
+    target_energy = 0.0
+    with torch.no_grad():
+        for start in range(0, dry.shape[0], batch):
+            h = hidden_states(model, dry[start:start + batch]).double()
+            h = torch.cat([h, torch.ones_like(h[..., :1])], dim=2).reshape(-1, h.shape[-1] + 1)
+            y = wet[start:start + batch].double().reshape(-1, 1)
+            gram = h.T @ h if gram is None else gram + h.T @ h
+            rhs = h.T @ y if rhs is None else rhs + h.T @ y
+            target_energy += float(y.pow(2).sum())
+    assert gram is not None and rhs is not None
+    load = ridge * float(gram.diagonal().mean()) + 1e-300
+    solution = torch.linalg.solve(gram + load * torch.eye(gram.shape[0], dtype=gram.dtype), rhs)[:, 0]
+    residual = target_energy - 2 * float(solution @ rhs[:, 0]) + float(solution @ gram @ solution)
+    hidden = model.hidden_size
+    with torch.no_grad():
+        model.lin.weight.copy_(solution[:hidden].reshape(1, hidden))
+        model.lin.bias.fill_(float(solution[-1]))
+        if model.res is not None:
+            model.res.weight.fill_(float(solution[hidden]))
+            model.res.bias.zero_()
+    model.train(was_training)
+    return residual / max(target_energy, 1e-300)
