@@ -61,9 +61,13 @@ def test_modal_lstm_rings_at_its_resonance_after_an_impulse() -> None:
     assert np.linalg.norm(basis[1:] @ coef - h[1:]) < 1e-4 * np.linalg.norm(h[1:])
 
 
-def test_modal_start_is_refused_for_a_convolutional_front_end_and_gru() -> None:
+def test_modal_start_is_refused_for_a_front_end_a_gru_and_resonances_past_a_quarter_rate() -> None:
     with pytest.raises(ValueError, match="LSTM without a convolutional front end"):
         modal_init_(build("LSTM-cs-32", seed=0), FS)
+    with pytest.raises(ValueError, match="cell 'gru'"):
+        modal_init_(build("GRU-96", seed=0), FS)
+    with pytest.raises(ValueError, match="has 2 layers"):
+        modal_init_(build("LSTM-96", seed=0, hidden_size=4, num_layers=2), FS)
     with pytest.raises(ValueError, match="f_min"):
         modal_init_(build("LSTM-96", seed=0, hidden_size=4), FS, f_max_ratio=0.3)
 

@@ -118,13 +118,16 @@ def modal_init_(model: RecurrentNet, sample_rate: int, periods: float = 5.0, inp
     ``periods`` periods (``r = exp(-f / (periods·rate))``). Resonances are log-spaced from
     ``f_min`` to ``f_max_ratio``·rate. The input drives the first unit of each pair with gain
     ``input_gain·(1 - r)``: a unit sine at a resonator's frequency swings its state by about
-    ``input_gain``/4, inside tanh's near-linear range. Only the first layer of an LSTM without
-    a convolutional front end is set. From torch's default start, gradient descent on notes
+    ``input_gain``/4, inside tanh's near-linear range. For a one-layer LSTM without a
+    convolutional front end. From torch's default start, gradient descent on notes
     finds no oscillation in the quick budget (README, "Recurrent models: the modal start").
     """
     if model.cell != "lstm" or model.features is not None:
         raise ValueError(f"modal_init_ needs an LSTM without a convolutional front end, not {type(model).__name__} "
                          f"(cell {model.cell!r}, conv_kernel_size {model.conv_kernel_size})")
+    if model.num_layers != 1:
+        raise ValueError(f"modal_init_ starts a one-layer LSTM; this one has {model.num_layers} layers, whose "
+                         "upper layers would scramble the bank before the readout")
     if model.hidden_size < 2:
         raise ValueError("modal_init_ needs at least 2 hidden units (one oscillator)")
     if not 0 < f_max_ratio < 0.25 or not 0 < f_min < f_max_ratio * sample_rate or periods <= 0:
