@@ -18,7 +18,7 @@ import argparse
 def bench_from_cli(args: argparse.Namespace) -> None:
     """Handler of ``springstudy bench`` (see ``springstudy bench --help``)."""
     from springstudy import efficiency as eff
-    from springstudy.cli import UserError
+    from springstudy.errors import UserError
     from springstudy.models import list_models
 
     known = {name.lower(): name for name in list_models()}

@@ -13,10 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from springstudy import __version__
-
-
-class UserError(Exception):
-    """An error caused by the input, reported without a traceback."""
+from springstudy.errors import UserError
 
 
 def add_env(sub: argparse._SubParsersAction) -> None:

@@ -24,7 +24,7 @@ def evaluate_from_cli(args: argparse.Namespace) -> None:
     """Handler of ``springstudy evaluate`` (see ``springstudy evaluate --help``)."""
     from springstudy import evaluate as ev
     from springstudy.baselines import LINEAR_IR_REGULARISATION
-    from springstudy.cli import UserError
+    from springstudy.errors import UserError
     from springstudy.metrics import DEFAULT_PRE_EMPHASIS
     from springstudy.thesis_tables import TABLE_FOR_DATASET
 

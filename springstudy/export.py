@@ -127,7 +127,7 @@ def register_export(sub: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> None:
     """Handler of ``springstudy export``."""
-    from springstudy.cli import UserError  # here, not at the top: cli imports this module
+    from springstudy.errors import UserError
 
     from springstudy.models import build, get_config, list_models, load_checkpoint
 

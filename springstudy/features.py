@@ -906,7 +906,7 @@ def register_features(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     def run(args: argparse.Namespace) -> None:
-        from springstudy.cli import UserError
+        from springstudy.errors import UserError
         from springstudy.config import ConfigError, load_params, stage_params
         from springstudy.data import DatasetError, detect_layout
 

@@ -21,14 +21,15 @@ import torch
 from pyroomacoustics.experimental import measure_rt60
 from scipy import signal
 
-from springstudy.acoustics import (AUTO, DECAY_RANGES, LINEAR, METHOD_LABELS, METHODS, OCTAVE_BANDS, RT60_COLUMNS,
-                                   RT60_RATE_COLUMNS, DecayRangeError, DeviceIRError, SweepSpec, analyse_ir,
-                                   check_stability, decay_estimate, decay_time, device_reference,
-                                   energy_decay_curve, energy_decay_relief, estimate_device_ir,
-                                   exponential_sweep, inverse_sweep, lundeby, measure_ir,
-                                   model_processor, read_device_ir, rt60_t20, rt60_t30, rt60_t60, rt60_table,
-                                   rt60_table_by_rate, schroeder_edc, sweep_amplitude, sweep_passband,
-                                   write_rt60_table)
+from springstudy.acoustics import (DECAY_RANGES, METHOD_LABELS, METHODS, OCTAVE_BANDS, RT60_COLUMNS,
+                                   RT60_RATE_COLUMNS, DecayRangeError, analyse_ir, decay_estimate, decay_time,
+                                   energy_decay_curve, energy_decay_relief, lundeby, rt60_t20, rt60_t30, rt60_t60,
+                                   rt60_table, rt60_table_by_rate, schroeder_edc, write_rt60_table)
+from springstudy.acoustics.reference import (AUTO, LINEAR, DeviceIRError, device_reference, estimate_device_ir,
+                                             read_device_ir)
+from springstudy.acoustics.stability import check_stability
+from springstudy.acoustics.sweep import (SweepSpec, exponential_sweep, inverse_sweep, measure_ir, model_processor,
+                                         sweep_amplitude, sweep_passband)
 from springstudy.data.tank import SpringTank, TankParams
 
 FS = 16_000
@@ -326,7 +327,7 @@ def test_figures_16_to_19(tank: SpringTank, tank_measurement) -> None:
 
 
 def test_ir_command(tank: SpringTank, tmp_path) -> None:
-    from springstudy.acoustics import register_ir
+    from springstudy.acoustics.command import register_ir
     from springstudy.cli import UserError
     from springstudy.models import build, save_checkpoint
 
@@ -351,7 +352,7 @@ def test_ir_command(tank: SpringTank, tmp_path) -> None:
 
 
 def test_ir_command_with_the_linear_estimate(tank_dataset, tmp_path, one_thread) -> None:
-    from springstudy.acoustics import register_ir
+    from springstudy.acoustics.command import register_ir
     from springstudy.cli import UserError
 
     parser = argparse.ArgumentParser()

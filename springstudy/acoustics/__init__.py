@@ -11,6 +11,11 @@
 * :mod:`~springstudy.acoustics.report`: every system against the device; the RT60 table.
 * :mod:`~springstudy.acoustics.plots`: Figs 16-19 (imports matplotlib; not imported here).
 * :mod:`~springstudy.acoustics.command`: the ``springstudy ir`` subcommand (``register_ir``).
+
+The package exports the decay analysis (decay, relief, report), which needs nothing of the rest
+of springstudy; import sweep, stability, reference, plots and command from their modules. (The
+synthetic tank imports the decay analysis, so the data stage must not pull the models, the
+evaluation and the CLI in with it: tests/test_dvc_deps.py.)
 """
 
 from springstudy.acoustics.decay import (DECAY_RANGES, METHOD_LABELS, METHODS, NOISE_MARGIN_DB,
@@ -19,32 +24,14 @@ from springstudy.acoustics.decay import (DECAY_RANGES, METHOD_LABELS, METHODS, N
                                          energy_decay_curve, fit_decay, lundeby, octave_band,
                                          rt60_t20, rt60_t30, rt60_t60, schroeder_edc)
 from springstudy.acoustics.relief import DecayRelief, energy_decay_relief
-from springstudy.acoustics.reference import (AUTO, LINEAR, REFERENCE_KINDS, DeviceIRError, DeviceReference,
-                                             device_reference, estimate_device_ir, read_device_ir)
 from springstudy.acoustics.report import (DEVICE, RT60_COLUMNS, RT60_RATE_COLUMNS, SystemAcoustics, analyse_ir,
                                           rt60_table, rt60_table_by_rate, write_rt60_table)
-from springstudy.acoustics.stability import StabilityResult, check_stability
-from springstudy.acoustics.sweep import (IRMeasurement, SweepSpec, exponential_sweep, inverse_sweep,
-                                         kernel_equaliser,
-                                         measure_ir, model_processor, sweep_amplitude,
-                                         sweep_passband)
-
-
-def register_ir(sub: "argparse._SubParsersAction") -> None:  # noqa: F821
-    """Add the ``springstudy ir`` subcommand (see :mod:`springstudy.acoustics.command`)."""
-    from springstudy.acoustics.command import register_ir as register
-
-    register(sub)
-
 
 __all__ = [
-    "AUTO", "DECAY_RANGES", "DEVICE", "LINEAR", "METHODS", "METHOD_LABELS", "NOISE_MARGIN_DB", "OCTAVE_BANDS",
-    "REFERENCE_KINDS", "RT60_COLUMNS", "RT60_RATE_COLUMNS", "DecayEstimate", "DecayRangeError", "DecayRelief",
-    "DeviceIRError", "DeviceReference", "EnergyDecay", "IRMeasurement",
-    "NoiseFloor", "StabilityResult", "SweepSpec", "SystemAcoustics", "analyse_ir", "band_decay_times",
-    "check_stability", "decay_estimate", "decay_time", "device_reference", "energy_decay_curve",
-    "energy_decay_relief", "estimate_device_ir",
-    "exponential_sweep", "fit_decay", "inverse_sweep", "kernel_equaliser", "lundeby", "measure_ir", "model_processor",
-    "octave_band", "read_device_ir", "register_ir", "rt60_t20", "rt60_t30", "rt60_t60", "rt60_table",
-    "rt60_table_by_rate", "schroeder_edc", "sweep_amplitude", "sweep_passband", "write_rt60_table",
+    "DECAY_RANGES", "DEVICE", "METHODS", "METHOD_LABELS", "NOISE_MARGIN_DB", "OCTAVE_BANDS",
+    "RT60_COLUMNS", "RT60_RATE_COLUMNS", "DecayEstimate", "DecayRangeError", "DecayRelief",
+    "EnergyDecay", "NoiseFloor", "SystemAcoustics", "analyse_ir", "band_decay_times",
+    "decay_estimate", "decay_time", "energy_decay_curve", "energy_decay_relief", "fit_decay", "lundeby",
+    "octave_band", "rt60_t20", "rt60_t30", "rt60_t60", "rt60_table", "rt60_table_by_rate", "schroeder_edc",
+    "write_rt60_table",
 ]

@@ -78,7 +78,7 @@ def run_ir(args: argparse.Namespace) -> None:
     from springstudy.acoustics.report import DEVICE, analyse_ir, rt60_table, write_rt60_table
     from springstudy.acoustics.stability import check_stability
     from springstudy.acoustics.sweep import SweepSpec, measure_ir, model_processor
-    from springstudy.cli import UserError
+    from springstudy.errors import UserError
     from springstudy.io import write_bytes_atomic, write_json_atomic
 
     model = _load_model(args.model, args.checkpoint, args.seed)
@@ -138,7 +138,7 @@ def run_ir(args: argparse.Namespace) -> None:
 
 
 def _load_model(name: str, checkpoint: str | None, seed: int) -> "torch.nn.Module":  # noqa: F821
-    from springstudy.cli import UserError
+    from springstudy.errors import UserError
     from springstudy.models import build, list_models
     from springstudy.models.checkpoint import load_checkpoint
 
@@ -163,7 +163,7 @@ def _device_reference(args: argparse.Namespace, sample_rate: int) -> "DeviceRefe
     """The device's reference IR for ``--device-ir``: the params.yaml synthetic tank's true IR
     (``tank``), the Linear IR estimate from ``--data`` (``linear``), or a .npy/.wav file."""
     from springstudy.acoustics.reference import LINEAR, DeviceIRError, DeviceReference, device_reference
-    from springstudy.cli import UserError
+    from springstudy.errors import UserError
 
     source = args.device_ir
     if source == "tank":

@@ -354,7 +354,7 @@ def register_download(data_subparsers: argparse._SubParsersAction) -> argparse.A
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait on a silent connection")
 
     def run(args: argparse.Namespace) -> None:
-        from springstudy.cli import UserError
+        from springstudy.errors import UserError
 
         try:
             out = download(args.dataset, args.out, args.base_url, progress=not args.no_progress,

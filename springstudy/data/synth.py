@@ -249,7 +249,7 @@ def synthesize(format: str, preset: str, out: str | Path, seed: int | None = Non
 
 def synthesize_from_cli(args: argparse.Namespace) -> None:
     """Handler of ``springstudy data synth`` (see ``springstudy data synth --help``)."""
-    from springstudy.cli import UserError
+    from springstudy.errors import UserError
     from springstudy.config import ConfigError, load_params
 
     values: dict[str, Any] = {}
