@@ -22,3 +22,37 @@ def test_no_domain_module_imports_the_command_line() -> None:
     cli = ROOT / "springstudy" / "cli.py"
     importers = sorted(p.relative_to(ROOT).as_posix() for p, targets in module_graph().items() if cli in targets)
     assert not importers, f"these modules import springstudy.cli: {importers}"
+
+
+#: The package's layers, bottom to top (README, "Layout"): a module may import its own layer and
+#: those below it, never one above. Patterns are paths under springstudy/; a file takes the
+#: highest layer with a pattern that matches it, and every file must match one.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("core", ("__init__.py", "errors.py", "io.py", "config.py", "environment.py", "nbtools.py",
+              "thesis_tables.py", "metrics.py", "lstsq_fir.py", "plots.py")),
+    ("signals and data", ("data/*", "acoustics/__init__.py", "acoustics/decay.py", "acoustics/relief.py",
+                          "acoustics/report.py")),
+    ("models", ("models/*", "conv_kernels.py", "recurrent_kernels.py", "streaming.py", "export.py")),
+    ("experiments", ("train.py", "baselines.py", "bounds.py", "evaluate.py", "efficiency.py", "features.py",
+                     "search.py", "data/calibration.py", "acoustics/sweep.py", "acoustics/stability.py",
+                     "acoustics/reference.py", "acoustics/plots.py")),
+    ("commands and report", ("report.py", "cli.py", "*_command.py", "acoustics/command.py")),
+]
+
+
+def layer_of(path: Path) -> int | None:
+    from fnmatch import fnmatch
+
+    rel = path.relative_to(ROOT / "springstudy").as_posix()
+    matches = [level for level, (_, patterns) in enumerate(LAYERS) if any(fnmatch(rel, p) for p in patterns)]
+    return max(matches) if matches else None
+
+
+def test_every_module_has_a_layer_and_imports_nothing_above_it() -> None:
+    graph = module_graph()
+    unplaced = sorted(p.relative_to(ROOT).as_posix() for p in graph if layer_of(p) is None)
+    assert not unplaced, f"give these modules a layer in tests/test_imports.py LAYERS: {unplaced}"
+    upward = sorted(f"{p.relative_to(ROOT).as_posix()} ({LAYERS[layer_of(p)][0]}) imports "
+                    f"{t.relative_to(ROOT).as_posix()} ({LAYERS[layer_of(t)][0]})"
+                    for p, targets in graph.items() for t in targets if layer_of(t) > layer_of(p))
+    assert not upward, "imports that reach up a layer:\n" + "\n".join(upward)
