@@ -1101,14 +1101,14 @@ def write_efficiency(result: EfficiencyResult, tables_dir: str | Path,
                      figures_dir: str | Path | None = None) -> dict[str, Path]:
     """Write efficiency.csv, its details, memory and run record, Table 11 (CSV, Markdown) and
     the two figures (atomically). Returns the paths written."""
-    from springstudy.io import write_bytes_atomic, write_json_atomic
+    from springstudy.io import write_bytes_atomic, write_csv_atomic, write_json_atomic
 
     tables_dir = Path(tables_dir)
     written: dict[str, Path] = {}
 
     def csv(frame: Any, key: str) -> None:
         path = tables_dir / TABLE_FILES[key]
-        write_bytes_atomic(path, frame.to_csv(index=False, float_format="%.6g").encode())
+        write_csv_atomic(path, frame)
         written[key] = path
 
     csv(result.rows, "rows")

@@ -38,7 +38,7 @@ import torch
 
 from springstudy.baselines import (BASELINES, CLOSED_FORM_BASELINES, LINEAR_IR_REGULARISATION, TCN_BASELINE_STEPS,
                                    LinearIR, Naive, NoiseCeiling, Predictor, Silence)
-from springstudy.io import write_bytes_atomic, write_json_atomic
+from springstudy.io import write_bytes_atomic, write_csv_atomic, write_json_atomic
 from springstudy.metrics import DEFAULT_PRE_EMPHASIS, compute_all
 from springstudy.thesis_tables import MIXUP_NOTE, ThesisTable, printed_and_corrected, relabelling_check
 from springstudy.train import TrainConfig
@@ -482,7 +482,7 @@ def write_table(summary: pd.DataFrame, folder: str | Path, stem: str, title: str
     (ours, then the thesis's published numbers beside them), atomically. Returns both paths."""
     folder = Path(folder)
     csv_path, md_path = folder / f"{stem}.csv", folder / f"{stem}.md"
-    write_bytes_atomic(csv_path, summary.to_csv(index=False, float_format="%.6g").encode())
+    write_csv_atomic(csv_path, summary)
     parts = [f"## {title}", results_markdown(summary, confidence=confidence, lead=lead)]
     if thesis is not None:
         parts.append(thesis_markdown(thesis))
@@ -553,19 +553,6 @@ def plot_predictions(examples: Mapping[str, Mapping[int, np.ndarray]], split: An
         fig.suptitle(title, fontsize=10, x=0.02, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.97 if title else 1))
     return fig
-
-
-def save_figure(fig: Any, path: str | Path, dpi: int = 120) -> Path:
-    """Save a figure as PNG (atomically) and close it."""
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    plt.close(fig)
-    write_bytes_atomic(path, buffer.getvalue())
-    return Path(path)
 
 
 # --- one call: a dataset's test results -----------------------------------------------------

@@ -26,6 +26,7 @@ def evaluate_from_cli(args: argparse.Namespace) -> None:
     from springstudy.baselines import LINEAR_IR_REGULARISATION
     from springstudy.errors import UserError
     from springstudy.metrics import DEFAULT_PRE_EMPHASIS
+    from springstudy.plots import save_figure
     from springstudy.thesis_tables import TABLE_FOR_DATASET
 
     resamples = ev.DEFAULT_RESAMPLES if args.resamples is None else args.resamples
@@ -65,7 +66,7 @@ def evaluate_from_cli(args: argparse.Namespace) -> None:
     if args.figure:
         figure = ev.plot_predictions(result.examples, result.test, result.sample_rate,
                                      f"Fig 15 · {result.dataset}: prediction (blue) and target (orange)")
-        ev.save_figure(figure, args.figure)
+        save_figure(figure, args.figure, close=True)
     print(ev.results_markdown(summary, confidence=confidence))
 
 

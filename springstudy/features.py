@@ -542,27 +542,16 @@ def value_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c not in KEY_COLUMNS]
 
 
-def _json_ready(value: Any) -> Any:
-    """A table cell as JSON: numpy scalars as Python numbers, NaN/Inf and pandas NA as null."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return None
-    if not isinstance(value, (str, int, float, bool)):   # pandas.NA (missing split)
-        return None
-    return value
-
-
 def write_descriptor_table(table: pd.DataFrame, csv_path: str | Path,
                            meta: dict[str, Any] | None = None) -> tuple[Path, Path]:
     """Write ``table`` as CSV and, beside it with the same stem, as JSON (``meta`` + ``rows``;
     NaN becomes null). Both atomically; returns the two paths."""
-    from springstudy.io import write_bytes_atomic, write_json_atomic
+    from springstudy.io import json_safe, write_csv_atomic, write_json_atomic
 
     csv_path = Path(csv_path)
     json_path = csv_path.with_suffix(".json")
-    write_bytes_atomic(csv_path, table.to_csv(index=False).encode())
-    records = [{k: _json_ready(v) for k, v in row.items()} for row in table.to_dict("records")]
+    write_csv_atomic(csv_path, table, float_format=None)
+    records = [json_safe(row) for row in table.to_dict("records")]
     write_json_atomic(json_path, {"meta": meta or {}, "rows": records})
     return csv_path, json_path
 
@@ -634,11 +623,11 @@ def summary_markdown(pivot: pd.DataFrame) -> str:
 def write_summary(summary: pd.DataFrame, folder: str | Path, stem: str,
                   columns: Sequence[str] | None = None) -> tuple[Path, Path]:
     """Write a :func:`descriptor_summary` as ``<stem>.csv`` (long) and ``<stem>.md`` (pivot), atomically."""
-    from springstudy.io import write_bytes_atomic
+    from springstudy.io import write_bytes_atomic, write_csv_atomic
 
     folder = Path(folder)
     csv_path, md_path = folder / f"{stem}.csv", folder / f"{stem}.md"
-    write_bytes_atomic(csv_path, summary.to_csv(index=False).encode())
+    write_csv_atomic(csv_path, summary, float_format=None)
     write_bytes_atomic(md_path, summary_markdown(summary_pivot(summary, columns)).encode())
     return csv_path, md_path
 

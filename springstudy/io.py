@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -31,6 +32,28 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as strict JSON can hold it, through dicts, lists and tuples: numpy scalars as
+    Python numbers; NaN, ±inf and pandas' missing value (NA) as null; everything else as is."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if type(value).__name__ == "NAType":
+        return None
+    return value
+
+
+def write_csv_atomic(path: str | Path, frame: Any, float_format: str | None = "%.6g") -> Path:
+    """Write a pandas DataFrame as CSV (no index; floats as ``float_format``), atomically."""
+    write_bytes_atomic(path, frame.to_csv(index=False, float_format=float_format).encode())
+    return Path(path)
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:

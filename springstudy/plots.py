@@ -68,9 +68,14 @@ def plot_learning_curves(histories: Mapping[str, Sequence[dict[str, Any]]], titl
     return fig
 
 
-def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 120) -> Path:
-    """Save ``fig`` as PNG atomically (rendered in memory, then renamed into place; folders made)."""
+def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 120, close: bool = False) -> Path:
+    """Save ``fig`` as PNG atomically (rendered in memory, then renamed into place; folders made).
+
+    ``close=True`` closes it afterwards, so a notebook that shows the saved file does not also
+    show the open figure."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
+    if close:
+        plt.close(fig)
     write_bytes_atomic(path, buffer.getvalue())
     return Path(path)

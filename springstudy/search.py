@@ -48,7 +48,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from springstudy.io import write_bytes_atomic, write_json_atomic
+from springstudy.io import write_bytes_atomic, write_csv_atomic, write_json_atomic
 
 #: The search's params file, at the project root (a DVC params file).
 SEARCH_FILE = "search.yaml"
@@ -734,7 +734,7 @@ def write_ranking(table: pd.DataFrame, folder: str | Path, stem: str = RANKING_S
     """Write ``<stem>.csv`` and ``<stem>.md`` atomically; returns both paths."""
     folder = Path(folder)
     csv_path, md_path = folder / f"{stem}.csv", folder / f"{stem}.md"
-    write_bytes_atomic(csv_path, table.to_csv(index=False, float_format="%.6g").encode())
+    write_csv_atomic(csv_path, table)
     write_bytes_atomic(md_path, ranking_markdown(table, title).encode())
     return csv_path, md_path
 

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 from springstudy import __version__
 from springstudy.data.tensors import SplitTensors, load_split_tensors
 from springstudy.environment import REPORTED_PACKAGES, package_version
-from springstudy.io import write_json_atomic
+from springstudy.io import json_safe, write_json_atomic
 from springstudy.metrics import MRSTFT_FFT_SIZES, ThesisLoss, compute_all, esr, whitening_filter
 
 
@@ -537,7 +537,7 @@ def _summary(config: TrainConfig, model: torch.nn.Module, val_set: SplitTensors,
     summary = {
         "model": config.model,
         "params": n_params,
-        "receptive_field": _finite_or_none(getattr(model, "receptive_field", None)),
+        "receptive_field": json_safe(getattr(model, "receptive_field", None)),
         "sample_rate": sample_rate,
         "steps": state["step"],
         "epochs": state["history"][-1]["epoch"] + 1 if state["history"] else 0,
@@ -558,10 +558,6 @@ def _summary(config: TrainConfig, model: torch.nn.Module, val_set: SplitTensors,
     }
     write_json_atomic(out / "summary.json", summary)
     return summary
-
-
-def _finite_or_none(value: Any) -> Any:
-    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
 
 
 def _log_examples(writer: Any, model: torch.nn.Module, val_set: SplitTensors, config: TrainConfig,

@@ -161,7 +161,12 @@ def test_figure_15(tmp_path):
                 "Silence": {0: np.zeros(3000), 2: np.zeros(3000)}}
     fig = ev.plot_predictions(examples, split, 16_000, title="Fig 15")
     assert len(fig.axes) == 4
-    assert ev.save_figure(fig, tmp_path / "fig15.png").stat().st_size > 0
+    import matplotlib.pyplot as plt
+
+    from springstudy.plots import save_figure
+
+    assert save_figure(fig, tmp_path / "fig15.png", close=True).stat().st_size > 0
+    assert not plt.fignum_exists(fig.number)          # closed
 
 
 # --- runs, checkpoints, command line -------------------------------------------------------------

@@ -115,3 +115,31 @@ def test_console_script_installed() -> None:
     assert script.exists(), "springstudy console script missing from the venv (make setup)"
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "subcommands" in result.stdout
+
+
+def test_json_safe_makes_strict_json_of_numpy_nan_inf_and_missing_values() -> None:
+    import json
+    import math
+
+    import numpy as np
+    import pandas as pd
+
+    from springstudy.io import json_safe
+
+    value = {"a": np.float32(1.5), "b": [math.nan, -math.inf, np.int64(3)], "c": (pd.NA, "x", True),
+             "d": {"e": np.float64(2.25), "f": None}}
+    safe = json_safe(value)
+    assert safe == {"a": 1.5, "b": [None, None, 3], "c": [None, "x", True], "d": {"e": 2.25, "f": None}}
+    assert type(safe["b"][2]) is int and type(safe["a"]) is float
+    json.dumps(safe, allow_nan=False)              # strict JSON: would raise on NaN or Infinity
+
+
+def test_csv_writer_writes_what_pandas_writes(tmp_path) -> None:
+    import pandas as pd
+
+    from springstudy.io import write_csv_atomic
+
+    frame = pd.DataFrame({"model": ["a", "b"], "esr": [0.123456789, 1e-9]})
+    path = write_csv_atomic(tmp_path / "sub" / "t.csv", frame)
+    assert path.read_text() == frame.to_csv(index=False, float_format="%.6g")
+    assert pd.read_csv(path)["esr"].tolist() == [0.123457, 1e-9]

@@ -79,7 +79,7 @@ def run_ir(args: argparse.Namespace) -> None:
     from springstudy.acoustics.stability import check_stability
     from springstudy.acoustics.sweep import SweepSpec, measure_ir, model_processor
     from springstudy.errors import UserError
-    from springstudy.io import write_bytes_atomic, write_json_atomic
+    from springstudy.io import json_safe, write_bytes_atomic, write_json_atomic
 
     model = _load_model(args.model, args.checkpoint, args.seed)
     fs = args.sample_rate
@@ -118,7 +118,7 @@ def run_ir(args: argparse.Namespace) -> None:
         "systems": [s.summary() for s in systems],
         "table": json.loads(table.to_json(orient="records")),
     }
-    write_json_atomic(out / "rt60.json", _finite(record))
+    write_json_atomic(out / "rt60.json", json_safe(record))
     figures = {"fig16": plots.plot_impulse_responses(systems), "fig17": plots.plot_waterfalls(systems),
                "fig18": plots.plot_rt60(table), "fig19": plots.plot_energy_decay(systems)}
     if reference is not None and reference.is_estimate:
@@ -193,16 +193,3 @@ def _wav_bytes(ir: "numpy.ndarray", sample_rate: int) -> bytes:  # noqa: F821
     buffer = io.BytesIO()
     soundfile.write(buffer, ir, sample_rate, format="WAV", subtype="FLOAT")
     return buffer.getvalue()
-
-
-def _finite(value):
-    """``value`` with NaN/inf floats replaced by None (strict JSON)."""
-    import math
-
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value

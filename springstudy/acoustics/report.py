@@ -137,12 +137,13 @@ def rt60_table_by_rate(groups: Mapping[int, tuple[Sequence[SystemAcoustics], str
 
 def write_rt60_table(table: "pandas.DataFrame", path: str | Path) -> Path:  # noqa: F821
     """Write the RT60 table as CSV (atomically); refused estimates are empty cells."""
-    from springstudy.io import write_bytes_atomic
+    from springstudy.io import write_csv_atomic
 
-    path = Path(path)
-    write_bytes_atomic(path, table.to_csv(index=False, float_format="%.6g").encode())
-    return path
+    return write_csv_atomic(path, table)
 
 
-def _json(value: float) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
+def _json(value: float | None) -> float | None:
+    """A float estimate for strict JSON (NaN/inf as null; see io.json_safe)."""
+    from springstudy.io import json_safe
+
+    return None if value is None else json_safe(float(value))

@@ -344,12 +344,12 @@ def plot_calibration(cal: Calibration, true_ir: np.ndarray | None = None) -> Any
 def write_calibration(cal: Calibration, tables_dir: str | Path, metrics_dir: str | Path) -> tuple[Path, Path, Path]:
     """``calibration.csv`` and ``calibration.md`` (the table) under ``tables_dir`` and
     ``calibration.json`` (every measured number, for ``dvc metrics``) under ``metrics_dir``."""
-    from springstudy.io import write_bytes_atomic
+    from springstudy.io import write_bytes_atomic, write_csv_atomic
 
     table = cal.table()
     csv_path, md_path = Path(tables_dir) / "calibration.csv", Path(tables_dir) / "calibration.md"
     json_path = Path(metrics_dir) / "calibration.json"
-    write_bytes_atomic(csv_path, table.to_csv(index=False).encode())
+    write_csv_atomic(csv_path, table, float_format=None)
     lines = ["| " + " | ".join(table.columns) + " |", "| --- | --- | --- |"]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
     write_bytes_atomic(md_path, ("\n".join(lines) + "\n").encode())

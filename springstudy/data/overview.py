@@ -25,7 +25,7 @@ import pandas as pd
 
 from springstudy.data.datasets import SpringPairs
 from springstudy.data.formats import SPRINGSET_FADE_SECONDS
-from springstudy.io import write_bytes_atomic
+from springstudy.io import write_bytes_atomic, write_csv_atomic
 from springstudy.plots import save_figure  # noqa: F401 - re-exported for the overview notebook
 
 #: Frame length of the SNR noise estimate (s); long enough for a stable power, short enough
@@ -161,7 +161,7 @@ def write_table(table: pd.DataFrame, folder: str | Path, stem: str) -> tuple[Pat
     """Write ``<stem>.csv`` and ``<stem>.md`` under ``folder`` atomically; returns both paths."""
     folder = Path(folder)
     csv_path, md_path = folder / f"{stem}.csv", folder / f"{stem}.md"
-    write_bytes_atomic(csv_path, table.to_csv(index=False, float_format="%.6g").encode())
+    write_csv_atomic(csv_path, table)
     write_bytes_atomic(md_path, overview_markdown(table).encode())
     return csv_path, md_path
 
