@@ -53,19 +53,21 @@ class SystemAcoustics:
 
     def summary(self) -> dict:
         """The estimates and the noise floor as a JSON-ready dict (NaN as None)."""
+        from springstudy.io import json_safe
+
         noise = self.decay.noise
-        return {
+        return json_safe({
             "system": self.name,
             "sample_rate": self.sample_rate,
             "ir_samples": int(self.ir.size),
             "noise_floor": None if noise is None else {
-                "crosspoint_s": noise.crosspoint / self.sample_rate, "noise_db": _json(noise.noise_db),
-                "dynamic_range_db": _json(noise.dynamic_range_db), "converged": noise.converged,
+                "crosspoint_s": noise.crosspoint / self.sample_rate, "noise_db": noise.noise_db,
+                "dynamic_range_db": noise.dynamic_range_db, "converged": noise.converged,
                 "note": noise.note},
             "estimates": [{"band": band, "method": method, "label": e.label, "fit_range_db": list(e.fit_range_db),
-                           "rt60_s": _json(e.rt60_s), "correlation": _json(e.correlation), "reason": e.reason}
+                           "rt60_s": e.rt60_s, "correlation": e.correlation, "reason": e.reason}
                           for (band, method), e in self.estimates.items()],
-        }
+        })
 
 
 def analyse_ir(name: str, ir: np.ndarray, sample_rate: float, methods: Sequence[str] = METHODS,
@@ -140,10 +142,3 @@ def write_rt60_table(table: "pandas.DataFrame", path: str | Path) -> Path:  # no
     from springstudy.io import write_csv_atomic
 
     return write_csv_atomic(path, table)
-
-
-def _json(value: float | None) -> float | None:
-    """A float estimate for strict JSON (NaN/inf as null; see io.json_safe)."""
-    from springstudy.io import json_safe
-
-    return None if value is None else json_safe(float(value))

@@ -167,10 +167,10 @@ def modal_init_(model: RecurrentNet, sample_rate: int, periods: float = 5.0, inp
 def hidden_states(model: RecurrentNet, dry: torch.Tensor) -> torch.Tensor:
     """The readout's input for ``dry`` (B, 1, T): the last layer's states (B, T, H), with the
     dry sample appended as a last column when the model has a linear skip."""
-    features = dry if model.features is None else model.features(dry)
-    h, _ = model.rnn(features.transpose(1, 2))
     if model.film is not None:
         raise ValueError("hidden_states: a conditioned (FiLM) model's readout depends on its controls")
+    features = dry if model.features is None else model.features(dry)
+    h, _ = model.rnn(features.transpose(1, 2))
     if model.res is not None:
         h = torch.cat([h, dry.transpose(1, 2)], dim=2)
     return h
