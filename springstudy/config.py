@@ -13,10 +13,12 @@ from typing import Any
 
 import yaml
 
+from springstudy.errors import SpringStudyError
+
 PROFILES = ("smoke", "quick", "paper")
 
 
-class ConfigError(ValueError):
+class ConfigError(SpringStudyError, ValueError):
     """params.yaml is missing, unreadable or names something that does not exist."""
 
 

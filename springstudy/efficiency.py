@@ -1101,7 +1101,7 @@ def write_efficiency(result: EfficiencyResult, tables_dir: str | Path,
                      figures_dir: str | Path | None = None) -> dict[str, Path]:
     """Write efficiency.csv, its details, memory and run record, Table 11 (CSV, Markdown) and
     the two figures (atomically). Returns the paths written."""
-    from springstudy.io import write_bytes_atomic, write_csv_atomic, write_json_atomic
+    from springstudy.outputs import write_bytes_atomic, write_csv_atomic, write_json_atomic
 
     tables_dir = Path(tables_dir)
     written: dict[str, Path] = {}

@@ -38,10 +38,11 @@ import torch
 
 from springstudy.baselines import (BASELINES, CLOSED_FORM_BASELINES, LINEAR_IR_REGULARISATION, TCN_BASELINE_STEPS,
                                    LinearIR, Naive, NoiseCeiling, Predictor, Silence)
-from springstudy.io import write_bytes_atomic, write_csv_atomic, write_json_atomic
+from springstudy.outputs import write_bytes_atomic, write_csv_atomic, write_json_atomic
 from springstudy.metrics import DEFAULT_PRE_EMPHASIS, compute_all
 from springstudy.thesis_tables import MIXUP_NOTE, ThesisTable, printed_and_corrected, relabelling_check
 from springstudy.train import TrainConfig
+from springstudy.errors import SpringStudyError
 
 #: The study's seed when none is given (params.yaml's ``seed``; the trainer's default).
 DEFAULT_SEED = TrainConfig.seed
@@ -82,7 +83,7 @@ DATASET_TABLES = {
 BASELINE_TABLE_STEM = "table8_baselines"
 
 
-class EvaluationError(ValueError):
+class EvaluationError(SpringStudyError, ValueError):
     """Evaluation cannot run as asked (no runs, runs on different test splits, bad data)."""
 
 

@@ -14,15 +14,12 @@ built with ``cond_dim > 0``), like neural-amp-modeler's models export themselves
   as above is stored in the ONNX model's ``metadata_props``.
 
 ``springstudy export --model NAME [--checkpoint PATH] --format torchscript|onnx --out FILE`` is
-the command line (``register_export``). Without ``--checkpoint`` the exported model is the
-untrained, seeded initialisation of NAME; a checkpoint is the dict described in
-``springstudy.models.checkpoint``. Torch is imported inside the functions so that
+the command line (``springstudy.cli.export``). Torch is imported inside the functions so that
 ``springstudy --help`` stays fast.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import warnings
@@ -109,48 +106,3 @@ def _export_onnx(model: nn.Module, path: Path, metadata: dict[str, object]) -> P
         entry.key, entry.value = key, json.dumps(value)
     onnx.save(proto, str(path))
     return path
-
-
-def register_export(sub: argparse._SubParsersAction) -> None:
-    """Add the ``export`` subcommand to the ``springstudy`` command line."""
-    p = sub.add_parser("export", help="export a model to TorchScript or ONNX for real-time use")
-    p.add_argument("--model", help="named configuration (see the model table); optional with "
-                                    "--checkpoint, which names its model")
-    p.add_argument("--checkpoint", help="checkpoint to load (a torch.save dict with model_name "
-                                        "and model_state); without it the model is untrained")
-    p.add_argument("--format", required=True, choices=FORMATS)
-    p.add_argument("--out", required=True, help="file to write")
-    p.add_argument("--seed", type=int, default=0,
-                   help="initialisation seed of an untrained model (default: 0)")
-    p.set_defaults(func=run_export)
-
-
-def run_export(args: argparse.Namespace) -> None:
-    """Handler of ``springstudy export``."""
-    from springstudy.errors import UserError
-
-    from springstudy.models import build, get_config, list_models, load_checkpoint
-
-    if args.checkpoint is None and args.model is None:
-        raise UserError("give --model NAME, --checkpoint PATH, or both")
-    if args.model is not None:
-        try:
-            name = get_config(args.model).name
-        except KeyError:
-            raise UserError(f"unknown model {args.model!r}; named models: "
-                            f"{', '.join(list_models())}") from None
-    if args.checkpoint is None:
-        model = build(name, seed=args.seed)
-    else:
-        if not Path(args.checkpoint).is_file():
-            raise UserError(f"checkpoint not found: {args.checkpoint}")
-        try:
-            model = load_checkpoint(args.checkpoint)
-        except Exception as err:  # a corrupt or foreign file is the user's input
-            raise UserError(f"cannot load checkpoint {args.checkpoint}: {err}") from None
-        if args.model is not None and model.config_name != name:
-            raise UserError(f"--model {name} but the checkpoint holds {model.config_name}")
-    out = export_model(model, args.out, args.format)
-    rf = model.receptive_field
-    print(f"exported {model.config_name} ({model.num_parameters:,} parameters, receptive field "
-          f"{rf if rf == float('inf') else int(rf)} samples) as {args.format} to {out}")

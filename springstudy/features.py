@@ -67,7 +67,6 @@ PitchYin f0 by :func:`estimate_bass_share`.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import time
@@ -77,6 +76,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from springstudy.errors import SpringStudyError
 
 if TYPE_CHECKING:  # heavy imports stay inside the functions, so the CLI starts fast
     import pandas as pd
@@ -150,7 +151,7 @@ PRELIMINARY_COLUMNS = ("lufs", "pyin_f0_median", "pyin_voiced_share", "pyin_voic
                        "rms_dbfs", "noise_floor_dbfs", "snr_db")
 
 
-class FeatureError(ValueError):
+class FeatureError(SpringStudyError, ValueError):
     """Descriptor parameters or inputs are unusable (the message says which and why)."""
 
 
@@ -546,7 +547,7 @@ def write_descriptor_table(table: pd.DataFrame, csv_path: str | Path,
                            meta: dict[str, Any] | None = None) -> tuple[Path, Path]:
     """Write ``table`` as CSV and, beside it with the same stem, as JSON (``meta`` + ``rows``;
     NaN becomes null). Both atomically; returns the two paths."""
-    from springstudy.io import json_safe, write_csv_atomic, write_json_atomic
+    from springstudy.outputs import json_safe, write_csv_atomic, write_json_atomic
 
     csv_path = Path(csv_path)
     json_path = csv_path.with_suffix(".json")
@@ -623,7 +624,7 @@ def summary_markdown(pivot: pd.DataFrame) -> str:
 def write_summary(summary: pd.DataFrame, folder: str | Path, stem: str,
                   columns: Sequence[str] | None = None) -> tuple[Path, Path]:
     """Write a :func:`descriptor_summary` as ``<stem>.csv`` (long) and ``<stem>.md`` (pivot), atomically."""
-    from springstudy.io import write_bytes_atomic, write_csv_atomic
+    from springstudy.outputs import write_bytes_atomic, write_csv_atomic
 
     folder = Path(folder)
     csv_path, md_path = folder / f"{stem}.csv", folder / f"{stem}.md"
@@ -861,7 +862,7 @@ def true_bass_share(data: str | Path) -> float | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line: springstudy features
+# Output paths (the command line is springstudy.cli.features)
 # ---------------------------------------------------------------------------------------------
 def default_output(layout: str, analysis: str = "essentia") -> Path:
     """``data/features/<dataset>_features.csv`` (or ``_preliminary.csv``) under the project root."""
@@ -879,61 +880,11 @@ def preliminary_path(features_csv: str | Path) -> Path:
     return path.with_name(f"{stem}_preliminary{path.suffix or '.csv'}")
 
 
-def register_features(sub: argparse._SubParsersAction) -> None:
-    """Add ``springstudy features``: the thesis §3.2.3 descriptor tables of one dataset."""
-    p = sub.add_parser("features", help="Essentia descriptors (thesis §3.2.3) of a dataset, per item and side")
-    p.add_argument("--data", required=True, help="dataset folder (SpringSet or EGFxSet layout)")
-    p.add_argument("--out", default=None,
-                   help="CSV to write (a JSON with the same stem is written beside it); "
-                        f"default {FEATURES_DIR}/<dataset>_features.csv under the project root")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all CPUs)")
-    p.add_argument("--splits", default=None, help="split file (JSON) whose split names fill the 'split' column")
-    p.add_argument("--params", default=None, help="read the descriptor parameters from this params.yaml "
-                                                  "(group 'features', profile applied)")
-    p.add_argument("--preliminary", action="store_true",
-                   help="also write the librosa/pyloudnorm table (LUFS, pYIN, noise) as <dataset>_preliminary.csv")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-    def run(args: argparse.Namespace) -> None:
-        from springstudy.errors import UserError
-        from springstudy.config import ConfigError, load_params, stage_params
-        from springstudy.data import DatasetError, detect_layout
-
-        try:
-            params, workers = FeatureParams(), args.workers
-            if args.params:
-                loaded = load_params(args.params)
-                group = stage_params("features", loaded) if "features" in loaded else {}
-                # Keys of the stage that are not descriptor parameters; anything else unknown is a typo.
-                stage_keys = {"workers", "out", "preliminary", "split_file"}
-                params = FeatureParams.from_dict({k: v for k, v in group.items() if k not in stage_keys})
-                workers = workers if workers is not None else group.get("workers")
-            if workers is not None and workers < 1:
-                raise FeatureError(f"workers must be at least 1, not {workers}")
-            layout = detect_layout(args.data)
-            out = Path(args.out) if args.out else default_output(layout)
-            jobs = [("essentia", out)] + ([("preliminary", preliminary_path(out))] if args.preliminary else [])
-            for analysis, path in jobs:
-                started = time.perf_counter()
-                table = descriptor_table(args.data, analysis, params, workers=workers,
-                                         split_file=args.splits, progress=not args.quiet)
-                elapsed = time.perf_counter() - started
-                meta = table_meta(args.data, analysis, params, args.splits)
-                csv_path, json_path = write_descriptor_table(table, path, meta)
-                audio = float(table["seconds"].sum())
-                print(f"wrote {len(table)} rows ({analysis}) to {csv_path} and {json_path.name} in {elapsed:.1f} s "
-                      f"({audio / elapsed:.0f}x real time)")
-        except (ConfigError, DatasetError, FeatureError) as err:
-            raise UserError(str(err)) from err
-
-    p.set_defaults(func=run)
-
-
 __all__ = [
     "BassShare", "DESCRIPTORS", "Descriptor", "EssentiaDescriptors", "FeatureError", "FeatureParams",
     "SIDES", "THESIS_CLAIMS", "ThesisClaim", "bass_share_from_table", "check_thesis_claims",
     "descriptor_summary", "descriptor_table", "dry_wet_comparison", "dry_wet_reading",
     "essentia_descriptors", "estimate_bass_share", "frames", "lufs", "noise_level", "plot_descriptors",
-    "preliminary_descriptors", "pyin_pitch", "register_features", "replaygain_rate", "summary_markdown",
+    "preliminary_descriptors", "pyin_pitch", "replaygain_rate", "summary_markdown",
     "summary_pivot", "true_bass_share", "write_descriptor_table", "write_summary",
 ]

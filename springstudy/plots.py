@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 
-from springstudy.io import write_bytes_atomic  # noqa: E402
+from springstudy.outputs import write_bytes_atomic  # noqa: E402
 
 
 def plot_training_curves(history: Sequence[dict[str, Any]], title: str = "") -> plt.Figure:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from springstudy.io import write_bytes_atomic
+from springstudy.outputs import write_bytes_atomic
 
 
 @dataclass(frozen=True)

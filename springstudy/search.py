@@ -48,7 +48,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from springstudy.io import write_bytes_atomic, write_csv_atomic, write_json_atomic
+from springstudy.outputs import write_bytes_atomic, write_csv_atomic, write_json_atomic
+from springstudy.errors import SpringStudyError
 
 #: The search's params file, at the project root (a DVC params file).
 SEARCH_FILE = "search.yaml"
@@ -63,7 +64,7 @@ _BUDGET_STOPS = ("max_steps", "max_epochs")
 TABLE5_ROWS = ("channels", "dilation", "kernel", "layers")
 
 
-class SearchError(ValueError):
+class SearchError(SpringStudyError, ValueError):
     """search.yaml, a search size or a sampled configuration is not usable; the message says why."""
 
 

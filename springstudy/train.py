@@ -41,11 +41,12 @@ from tqdm.auto import tqdm
 from springstudy import __version__
 from springstudy.data.tensors import SplitTensors, load_split_tensors
 from springstudy.environment import REPORTED_PACKAGES, package_version
-from springstudy.io import json_safe, write_json_atomic
+from springstudy.outputs import json_safe, write_json_atomic
 from springstudy.metrics import MRSTFT_FFT_SIZES, ThesisLoss, compute_all, esr, whitening_filter
+from springstudy.errors import SpringStudyError
 
 
-class TrainingError(RuntimeError):
+class TrainingError(SpringStudyError, RuntimeError):
     """Training cannot go on (non-finite loss, unusable data, a checkpoint that does not fit)."""
 
 

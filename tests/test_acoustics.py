@@ -327,8 +327,8 @@ def test_figures_16_to_19(tank: SpringTank, tank_measurement) -> None:
 
 
 def test_ir_command(tank: SpringTank, tmp_path) -> None:
-    from springstudy.acoustics.command import register_ir
-    from springstudy.cli import UserError
+    from springstudy.cli.ir import add as register_ir
+    from springstudy.errors import UserError
     from springstudy.models import build, save_checkpoint
 
     parser = argparse.ArgumentParser()
@@ -352,8 +352,8 @@ def test_ir_command(tank: SpringTank, tmp_path) -> None:
 
 
 def test_ir_command_with_the_linear_estimate(tank_dataset, tmp_path, one_thread) -> None:
-    from springstudy.acoustics.command import register_ir
-    from springstudy.cli import UserError
+    from springstudy.cli.ir import add as register_ir
+    from springstudy.errors import UserError
 
     parser = argparse.ArgumentParser()
     register_ir(parser.add_subparsers())

@@ -22,9 +22,10 @@ from urllib.parse import urlsplit
 import pytest
 from datafixtures import write_egfxset, write_springset
 
-from springstudy.cli import UserError
+from springstudy.errors import UserError
 from springstudy.data import DatasetError, open_dataset
-from springstudy.data.download import DownloadError, download, register_download
+from springstudy.cli.data import add_download
+from springstudy.data.download import DownloadError, download
 
 SPRINGSET_RECORD, EGFXSET_RECORD = 3746119, 7044411
 
@@ -263,7 +264,7 @@ def _cli(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="springstudy")
     sub = parser.add_subparsers(dest="command", required=True)
     data = sub.add_parser("data").add_subparsers(dest="data_command", required=True)
-    register_download(data)
+    add_download(data)
     return parser.parse_args(argv)
 
 

@@ -28,12 +28,18 @@ def _notebook_imports(path: Path) -> set[str]:
 
 
 def _cli_handler_imports(words: list[str]) -> set[str]:
-    """Imports of the CLI function that runs ``springstudy <words>`` (``run_<last word>``)."""
-    tree = ast.parse((ROOT / PACKAGE / "cli.py").read_text())
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name == f"run_{words[-1]}":
-            return imported_names(node)
-    raise AssertionError(f"cli.py has no run_{words[-1]} for `springstudy {' '.join(words)}`")
+    """Imports of the CLI code that runs ``springstudy <words>``: the top level of its module
+    ``springstudy/cli/<first word>.py`` and its handler there (``run``, or ``run_<last word>`` for a
+    nested subcommand such as ``data prepare``)."""
+    module = ROOT / PACKAGE / "cli" / f"{words[0]}.py"
+    tree = ast.parse(module.read_text())
+    handler = "run" if len(words) == 1 else f"run_{words[-1]}"
+    top = {name for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
+           for name in imported_names(ast.Module(body=[node], type_ignores=[]))}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == handler:
+            return top | imported_names(node)
+    raise AssertionError(f"{module.relative_to(ROOT)} has no {handler} for `springstudy {' '.join(words)}`")
 
 
 def _stages() -> list[tuple[str, str, list[str]]]:

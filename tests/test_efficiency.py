@@ -132,8 +132,8 @@ def test_benchmark_rows_bound_and_table11():
 
 
 def test_bench_cli_writes_tables_and_figures(tmp_path, capsys):
-    from springstudy.bench_command import register_bench
-    from springstudy.cli import UserError
+    from springstudy.cli.bench import add as register_bench
+    from springstudy.errors import UserError
 
     parser = argparse.ArgumentParser()
     register_bench(parser.add_subparsers())

@@ -13,7 +13,8 @@ import torch
 from datafixtures import WET_GAIN, write_springset
 from springstudy import evaluate as ev
 from springstudy.baselines import CLOSED_FORM_BASELINES, LINEAR_IR_REGULARISATION, Naive, Silence
-from springstudy.evaluate_command import BASELINE_CHOICES, register_evaluate
+from springstudy.cli.evaluate import BASELINE_CHOICES
+from springstudy.cli.evaluate import add as register_evaluate
 from springstudy.metrics import DEFAULT_PRE_EMPHASIS
 from springstudy.metrics import compute_all
 from springstudy.models import build, save_checkpoint
@@ -211,7 +212,7 @@ def test_evaluate_cli_end_to_end(tmp_path):
     of -60 dB would shrink the estimate; a far lower floor lets the fit be exact.)"""
     data = write_springset(tmp_path / "springset", n_train=6, n_val=6, length=3000)
     save_run(tmp_path / "runs" / "springset" / "GCN-250", data=str(data))
-    from springstudy.cli import UserError
+    from springstudy.errors import UserError
     parser = argparse.ArgumentParser()
     register_evaluate(parser.add_subparsers())
     out = tmp_path / "reports"

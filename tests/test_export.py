@@ -13,7 +13,8 @@ import json
 import pytest
 import torch
 
-from springstudy.export import export_model, register_export
+from springstudy.cli.export import add as register_export
+from springstudy.export import export_model
 from springstudy.models import build, list_models, load_checkpoint, save_checkpoint
 
 pytestmark = [pytest.mark.usefixtures("one_thread"),   # see conftest.py
@@ -128,7 +129,7 @@ def test_cli_exports_an_untrained_model(tmp_path):
 
 
 def test_cli_user_errors(tmp_path):
-    from springstudy.cli import UserError
+    from springstudy.errors import UserError
 
     out = str(tmp_path / "x.pt")
     with pytest.raises(UserError, match="--model"):

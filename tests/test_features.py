@@ -35,7 +35,6 @@ from springstudy.features import (
     noise_level,
     preliminary_descriptors,
     preliminary_path,
-    register_features,
     replaygain_rate,
     true_bass_share,
     write_descriptor_table,
@@ -277,7 +276,8 @@ def test_bass_share_from_pitch_yin_matches_the_generator(tmp_path: Path) -> None
 
 
 def test_command_line_writes_csv_and_json(smoke_springset: Path, tmp_path: Path) -> None:
-    from springstudy.cli import UserError
+    from springstudy.errors import UserError
+    from springstudy.cli.features import add as register_features
 
     parser = argparse.ArgumentParser()
     register_features(parser.add_subparsers(dest="command"))

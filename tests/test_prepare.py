@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from datafixtures import write_egfxset, write_springset
 
-from springstudy.cli import main
+from springstudy.cli.main import main
 from springstudy.data import DatasetError, open_dataset
 from springstudy.data.prepare import prepare
 

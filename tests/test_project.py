@@ -124,7 +124,7 @@ def test_json_safe_makes_strict_json_of_numpy_nan_inf_and_missing_values() -> No
     import numpy as np
     import pandas as pd
 
-    from springstudy.io import json_safe
+    from springstudy.outputs import json_safe
 
     value = {"a": np.float32(1.5), "b": [math.nan, -math.inf, np.int64(3)], "c": (pd.NA, "x", True),
              "d": {"e": np.float64(2.25), "f": None}}
@@ -137,7 +137,7 @@ def test_json_safe_makes_strict_json_of_numpy_nan_inf_and_missing_values() -> No
 def test_csv_writer_writes_what_pandas_writes(tmp_path) -> None:
     import pandas as pd
 
-    from springstudy.io import write_csv_atomic
+    from springstudy.outputs import write_csv_atomic
 
     frame = pd.DataFrame({"model": ["a", "b"], "esr": [0.123456789, 1e-9]})
     path = write_csv_atomic(tmp_path / "sub" / "t.csv", frame)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from springstudy.cli import main
+from springstudy.cli.main import main
 from springstudy.data import formats, synth
 from springstudy.data.notes import BASS_RANGE, GUITAR_RANGE, NoteSpec, random_notes, render_note
 from springstudy.data.tank import SpringTank, TankParams

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from springstudy.cli import main
+from springstudy.cli.main import main
 from springstudy.data.synth import synthesize
 from springstudy.data.tank import TankParams
 from springstudy.metrics import ThesisLoss

@@ -8,12 +8,12 @@
 * :mod:`~springstudy.acoustics.stability`: impulse + 10 s of silence must decay.
 * :mod:`~springstudy.acoustics.reference`: the device's reference IR: a file (a synthetic
   tank's true IR) or, for real data, the Linear IR estimate from the training pairs.
-* :mod:`~springstudy.acoustics.report`: every system against the device; the RT60 table.
+* :mod:`~springstudy.acoustics.comparison`: every system against the device; the RT60 table.
 * :mod:`~springstudy.acoustics.plots`: Figs 16-19 (imports matplotlib; not imported here).
-* :mod:`~springstudy.acoustics.command`: the ``springstudy ir`` subcommand (``register_ir``).
 
-The package exports the decay analysis (decay, relief, report), which needs nothing of the rest
-of springstudy; import sweep, stability, reference, plots and command from their modules. (The
+The ``springstudy ir`` subcommand is :mod:`springstudy.cli.ir`. The package exports the decay
+analysis (decay, relief, comparison), which needs nothing of the rest of springstudy; import
+sweep, stability, reference and plots from their modules. (The
 synthetic tank imports the decay analysis, so the data stage must not pull the models, the
 evaluation and the CLI in with it: tests/test_dvc_deps.py.)
 """
@@ -24,7 +24,7 @@ from springstudy.acoustics.decay import (DECAY_RANGES, METHOD_LABELS, METHODS, N
                                          energy_decay_curve, fit_decay, lundeby, octave_band,
                                          rt60_t20, rt60_t30, rt60_t60, schroeder_edc)
 from springstudy.acoustics.relief import DecayRelief, energy_decay_relief
-from springstudy.acoustics.report import (DEVICE, RT60_COLUMNS, RT60_RATE_COLUMNS, SystemAcoustics, analyse_ir,
+from springstudy.acoustics.comparison import (DEVICE, RT60_COLUMNS, RT60_RATE_COLUMNS, SystemAcoustics, analyse_ir,
                                           rt60_table, rt60_table_by_rate, write_rt60_table)
 
 __all__ = [

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
+from springstudy.errors import SpringStudyError
+
 #: Octave-band centre frequencies (Hz) the study reports, after ISO 3382-1.
 OCTAVE_BANDS = (125, 250, 500, 1000, 2000, 4000)
 
@@ -44,7 +46,7 @@ NOISE_MARGIN_DB = 10.0
 NOISE_HANDLING = ("lundeby", "none")
 
 
-class DecayRangeError(ValueError):
+class DecayRangeError(SpringStudyError, ValueError):
     """The decay curve does not reach the fit range's lower end (too little dynamic range)."""
 
 

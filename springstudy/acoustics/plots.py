@@ -1,6 +1,6 @@
 """Figures 16-19 of the thesis (§4.3), redrawn for the device and every model.
 
-Each function takes the :class:`~springstudy.acoustics.report.SystemAcoustics` of the systems
+Each function takes the :class:`~springstudy.acoustics.comparison.SystemAcoustics` of the systems
 (or the RT60 table) and returns a ``matplotlib.figure.Figure`` built without pyplot, so it works
 under any backend and leaks no global state; notebooks display it, scripts ``savefig`` it.
 
@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from springstudy.acoustics.decay import DECAY_RANGES, METHOD_LABELS, METHODS, schroeder_edc
-from springstudy.acoustics.report import DEVICE, SystemAcoustics
+from springstudy.acoustics.comparison import DEVICE, SystemAcoustics
 
 #: Level (dB) below which plots are clipped.
 PLOT_FLOOR_DB = -120.0
@@ -93,7 +93,7 @@ def plot_waterfalls(systems: Sequence[SystemAcoustics], slices: int = 40, floor_
 def plot_rt60(table: "pandas.DataFrame", method: str = "t30", device: str = DEVICE) -> Figure:  # noqa: F821
     """Fig. 18: RT60 (``method`` estimate) per band for each system, and each model's error (%).
 
-    ``table`` is :func:`~springstudy.acoustics.report.rt60_table`'s. Refused estimates (too
+    ``table`` is :func:`~springstudy.acoustics.comparison.rt60_table`'s. Refused estimates (too
     little dynamic range) are missing bars.
     """
     rows = table[table["method"] == method]

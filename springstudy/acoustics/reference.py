@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from springstudy.errors import SpringStudyError
+
 #: ``device_ir`` value asking for the Linear IR estimate from the dataset's training pairs.
 LINEAR = "linear"
 #: ``device_ir`` value asking for the dataset's true IR where it has one (a synthetic dataset's
@@ -38,7 +40,7 @@ TANK_IR_FILE = "tank_ir.wav"
 REFERENCE_KINDS = ("true", "estimate", "file")
 
 
-class DeviceIRError(ValueError):
+class DeviceIRError(SpringStudyError, ValueError):
     """The device's reference IR cannot be had as asked (missing or unreadable file, wrong rate,
     no dataset for the estimate). The message names the file or folder."""
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from springstudy.errors import SpringStudyError
 
-class DatasetError(ValueError):
+
+class DatasetError(SpringStudyError, ValueError):
     """A dataset on disk is missing, malformed or inconsistent; the message names the file."""
 
 

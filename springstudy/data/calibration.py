@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from springstudy.baselines import _as_items as _items   # (N, 1, T), (N, T) or (T,) -> float64 (N, T)
+from springstudy.errors import SpringStudyError
 
 #: The real Accutronics 4EB2C1B (four SpringSet notes, 16 kHz, 2 s), measured with this module's
 #: protocols. ``loo_esr`` is the mean over the 4 leave-one-out folds (per note 0.04 to 0.64).
@@ -207,7 +208,7 @@ def read_springset(folder: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray
     return out
 
 
-class CalibrationError(ValueError):
+class CalibrationError(SpringStudyError, ValueError):
     """A dataset folder cannot be calibrated (missing files or keys, no ground truth)."""
 
 
@@ -344,7 +345,7 @@ def plot_calibration(cal: Calibration, true_ir: np.ndarray | None = None) -> Any
 def write_calibration(cal: Calibration, tables_dir: str | Path, metrics_dir: str | Path) -> tuple[Path, Path, Path]:
     """``calibration.csv`` and ``calibration.md`` (the table) under ``tables_dir`` and
     ``calibration.json`` (every measured number, for ``dvc metrics``) under ``metrics_dir``."""
-    from springstudy.io import write_bytes_atomic, write_csv_atomic
+    from springstudy.outputs import write_bytes_atomic, write_csv_atomic
 
     table = cal.table()
     csv_path, md_path = Path(tables_dir) / "calibration.csv", Path(tables_dir) / "calibration.md"

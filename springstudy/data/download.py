@@ -21,7 +21,6 @@ How a download is made safe:
 
 from __future__ import annotations
 
-import argparse
 import functools
 import hashlib
 import http.client
@@ -338,30 +337,3 @@ def _move_into(staging: Path, out: Path, *, overwrite: bool) -> None:
         elif target.exists() or target.is_symlink():
             target.unlink()
         os.replace(entry, target)
-
-
-# --- command line ------------------------------------------------------------------------------
-def register_download(data_subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``springstudy data download springset|egfxset --out DIR [--base-url URL]``."""
-    p = data_subparsers.add_parser(
-        "download", help="download a real dataset from Zenodo, verify its md5 and extract it")
-    p.add_argument("dataset", choices=DATASETS, help="which dataset")
-    p.add_argument("--out", required=True, help="folder to extract into (e.g. data/raw/springset)")
-    p.add_argument("--base-url", default=ZENODO_URL, help=f"Zenodo server or mirror (default {ZENODO_URL})")
-    p.add_argument("--overwrite", action="store_true", help="replace files already in --out")
-    p.add_argument("--keep-archives", action="store_true", help="keep the verified zips in --out/.download")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait on a silent connection")
-
-    def run(args: argparse.Namespace) -> None:
-        from springstudy.errors import UserError
-
-        try:
-            out = download(args.dataset, args.out, args.base_url, progress=not args.no_progress,
-                           timeout=args.timeout, overwrite=args.overwrite, keep_archives=args.keep_archives)
-        except DatasetError as err:
-            raise UserError(str(err)) from err
-        print(f"{args.dataset} ready in {out}")
-
-    p.set_defaults(func=run)
-    return p

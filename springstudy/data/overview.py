@@ -25,7 +25,7 @@ import pandas as pd
 
 from springstudy.data.datasets import SpringPairs
 from springstudy.data.formats import SPRINGSET_FADE_SECONDS
-from springstudy.io import write_bytes_atomic, write_csv_atomic
+from springstudy.outputs import write_bytes_atomic, write_csv_atomic
 from springstudy.plots import save_figure  # noqa: F401 - re-exported for the overview notebook
 
 #: Frame length of the SNR noise estimate (s); long enough for a stable power, short enough

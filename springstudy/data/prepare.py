@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from springstudy.data.synth import synthesize
-from springstudy.io import atomic_folder
+from springstudy.outputs import atomic_folder
 from springstudy.data.tank import TankParams
 
 SYNTHETIC = "synthetic"

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from springstudy.data import DatasetError
-from springstudy.io import write_json_atomic
+from springstudy.outputs import write_json_atomic
 
 SPLIT_NAMES = ("train", "validation", "test")
 THESIS_FRACTIONS = (0.5, 0.25, 0.25)

@@ -12,10 +12,8 @@ interrupted run never leaves a half-written dataset behind.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,10 +23,11 @@ from scipy.io import wavfile
 from tqdm.auto import tqdm
 
 from springstudy import __version__
-from springstudy.io import atomic_folder
+from springstudy.outputs import atomic_folder
 from springstudy.data import formats
 from springstudy.data.notes import NoteSpec, default_peak, random_notes, render_note
 from springstudy.data.tank import SpringTank, TankParams
+from springstudy.errors import SpringStudyError
 
 #: Dataset sizes per preset. ``paper`` is the real datasets' size.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -55,7 +54,7 @@ DEFAULT_SEED = 20231
 BATCH = 64
 
 
-class SynthError(ValueError):
+class SynthError(SpringStudyError, ValueError):
     """The synthetic dataset cannot be written as asked (bad preset, occupied folder, clipping)."""
 
 
@@ -245,31 +244,3 @@ def synthesize(format: str, preset: str, out: str | Path, seed: int | None = Non
         # No render time in the file: same seed, same bytes.
         (tmp / "tank.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return out
-
-
-def synthesize_from_cli(args: argparse.Namespace) -> None:
-    """Handler of ``springstudy data synth`` (see ``springstudy data synth --help``)."""
-    from springstudy.errors import UserError
-    from springstudy.config import ConfigError, load_params
-
-    values: dict[str, Any] = {}
-    seed = args.seed
-    try:
-        if args.params:
-            params = load_params(args.params)
-            values.update(params.get("data", {}).get("tank", {}) or {})
-            seed = seed if seed is not None else params.get("seed")
-        if getattr(args, "tank", None) is not None:
-            values["preset"] = args.tank
-        if args.rt60 is not None:
-            values["rt60"] = args.rt60
-        if args.drive is not None:
-            values["drive"] = args.drive
-        tank = TankParams.from_dict(values)
-        started = time.perf_counter()
-        out = synthesize(args.format, args.preset, args.out, seed=seed, tank=tank, overwrite=args.overwrite)
-    except (ConfigError, SynthError, ValueError) as err:
-        raise UserError(str(err)) from err
-    report = json.loads((out / "tank.json").read_text())
-    print(f"wrote {report['items']} {args.format} pairs to {out} in {time.perf_counter() - started:.1f} s "
-          f"(true RT60 T30 {report['rt60_t30_s']['broadband']:.2f} s)")

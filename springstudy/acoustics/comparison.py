@@ -53,7 +53,7 @@ class SystemAcoustics:
 
     def summary(self) -> dict:
         """The estimates and the noise floor as a JSON-ready dict (NaN as None)."""
-        from springstudy.io import json_safe
+        from springstudy.outputs import json_safe
 
         noise = self.decay.noise
         return json_safe({
@@ -139,6 +139,6 @@ def rt60_table_by_rate(groups: Mapping[int, tuple[Sequence[SystemAcoustics], str
 
 def write_rt60_table(table: "pandas.DataFrame", path: str | Path) -> Path:  # noqa: F821
     """Write the RT60 table as CSV (atomically); refused estimates are empty cells."""
-    from springstudy.io import write_csv_atomic
+    from springstudy.outputs import write_csv_atomic
 
     return write_csv_atomic(path, table)

@@ -18,6 +18,9 @@ import io
 import json
 from pathlib import Path
 
+from springstudy.cli.common import load_model
+from springstudy.errors import UserError
+
 #: Resolution of the saved figures (dots per inch).
 FIGURE_DPI = 120
 
@@ -26,7 +29,7 @@ FIGURE_FILES = {"fig16": "fig16_ir.png", "fig17": "fig17_waterfall.png", "fig18"
                 "fig19": "fig19_energy_decay.png"}
 
 
-def register_ir(sub: argparse._SubParsersAction) -> None:
+def add(sub: argparse._SubParsersAction) -> None:
     """Add the ``ir`` subcommand to ``springstudy``'s subparsers."""
     from springstudy.acoustics.sweep import SweepSpec
 
@@ -67,21 +70,20 @@ def register_ir(sub: argparse._SubParsersAction) -> None:
                    help="run the model in exact streaming blocks of this many samples (default: whole signal)")
     p.add_argument("--stability-seconds", type=float, default=10.0,
                    help="silence after the impulse in the stability check (s)")
-    p.set_defaults(func=run_ir)
+    p.set_defaults(func=run)
 
 
-def run_ir(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> None:
     """Handler of ``springstudy ir`` (see the module docstring)."""
     import numpy as np
 
     from springstudy.acoustics import plots
-    from springstudy.acoustics.report import DEVICE, analyse_ir, rt60_table, write_rt60_table
+    from springstudy.acoustics.comparison import DEVICE, analyse_ir, rt60_table, write_rt60_table
     from springstudy.acoustics.stability import check_stability
     from springstudy.acoustics.sweep import SweepSpec, measure_ir, model_processor
-    from springstudy.errors import UserError
-    from springstudy.io import json_safe, write_bytes_atomic, write_json_atomic
+    from springstudy.outputs import json_safe, write_bytes_atomic, write_json_atomic
 
-    model = _load_model(args.model, args.checkpoint, args.seed)
+    model = load_model(args.model, args.checkpoint, args.seed)
     fs = args.sample_rate
     spec = SweepSpec(f_start=args.f_start, f_end=args.f_end, duration=args.sweep_seconds,
                      tail=args.tail_seconds, level_dbfs=args.level_dbfs)
@@ -137,33 +139,10 @@ def run_ir(args: argparse.Namespace) -> None:
         print(reference.describe())
 
 
-def _load_model(name: str, checkpoint: str | None, seed: int) -> "torch.nn.Module":  # noqa: F821
-    from springstudy.errors import UserError
-    from springstudy.models import build, list_models
-    from springstudy.models.checkpoint import load_checkpoint
-
-    known = {n.lower(): n for n in list_models()}
-    if name.lower() not in known:
-        raise UserError(f"unknown model {name!r}; named models: {', '.join(known.values())}")
-    if checkpoint is None:
-        return build(known[name.lower()], seed=seed).eval()
-    path = Path(checkpoint)
-    if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found")
-    try:
-        model = load_checkpoint(path)
-    except (ValueError, RuntimeError, KeyError, OSError) as err:
-        raise UserError(f"{path}: cannot load the checkpoint ({err})") from None
-    if model.config_name.lower() != name.lower():
-        raise UserError(f"{path} holds {model.config_name}, not {name}")
-    return model
-
-
 def _device_reference(args: argparse.Namespace, sample_rate: int) -> "DeviceReference":  # noqa: F821
     """The device's reference IR for ``--device-ir``: the params.yaml synthetic tank's true IR
     (``tank``), the Linear IR estimate from ``--data`` (``linear``), or a .npy/.wav file."""
     from springstudy.acoustics.reference import LINEAR, DeviceIRError, DeviceReference, device_reference
-    from springstudy.errors import UserError
 
     source = args.device_ir
     if source == "tank":

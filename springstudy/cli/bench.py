@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 
+from springstudy.errors import UserError
 
-def bench_from_cli(args: argparse.Namespace) -> None:
+
+def run(args: argparse.Namespace) -> None:
     """Handler of ``springstudy bench`` (see ``springstudy bench --help``)."""
     from springstudy import efficiency as eff
-    from springstudy.errors import UserError
     from springstudy.models import list_models
 
     known = {name.lower(): name for name in list_models()}
@@ -53,7 +54,7 @@ def bench_from_cli(args: argparse.Namespace) -> None:
     print("wrote " + ", ".join(str(p) for p in written.values()))
 
 
-def register_bench(sub: argparse._SubParsersAction) -> None:
+def add(sub: argparse._SubParsersAction) -> None:
     """Add ``springstudy bench`` to the command line's subcommands."""
     from springstudy import efficiency as eff
 
@@ -99,4 +100,4 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="reports/tables", help="folder for the tables (default reports/tables)")
     p.add_argument("--figures", default=None, help="folder for the two figures (default: none written)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.set_defaults(func=bench_from_cli)
+    p.set_defaults(func=run)

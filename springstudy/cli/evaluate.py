@@ -16,15 +16,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from springstudy.errors import UserError
+
 #: Baseline names the command accepts (springstudy.baselines.CLOSED_FORM_BASELINES).
 BASELINE_CHOICES = ("Naive", "Noise ceiling", "Silence", "Linear IR")
 
 
-def evaluate_from_cli(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> None:
     """Handler of ``springstudy evaluate`` (see ``springstudy evaluate --help``)."""
     from springstudy import evaluate as ev
     from springstudy.baselines import LINEAR_IR_REGULARISATION
-    from springstudy.errors import UserError
     from springstudy.metrics import DEFAULT_PRE_EMPHASIS
     from springstudy.plots import save_figure
     from springstudy.thesis_tables import TABLE_FOR_DATASET
@@ -70,7 +71,7 @@ def evaluate_from_cli(args: argparse.Namespace) -> None:
     print(ev.results_markdown(summary, confidence=confidence))
 
 
-def register_evaluate(sub: argparse._SubParsersAction) -> None:
+def add(sub: argparse._SubParsersAction) -> None:
     """Add ``springstudy evaluate`` to the command line's subcommands."""
     p = sub.add_parser("evaluate", help="score trained models and baselines on the test split (Tables 8-10)",
                        description="Score each run's best.pt and the closed-form baselines on the whole test "
@@ -109,4 +110,4 @@ def register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics", default=None, metavar="JSON", help="write a DVC metrics file here")
     p.add_argument("--figure", default=None, metavar="PNG", help="write Fig 15 (predictions over targets) here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=evaluate_from_cli)
+    p.set_defaults(func=run)
