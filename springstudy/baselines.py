@@ -241,7 +241,7 @@ def ir_error_db(estimate: np.ndarray, reference: np.ndarray) -> float:
 def concatenate_items(split: Any) -> Any:
     """The items of a :class:`~springstudy.train.SplitTensors` joined end to end into one long
     item (1, 1, N·T): the thesis's "sequence made of concatenated samples" (§4.1.1)."""
-    from springstudy.train import SplitTensors
+    from springstudy.data.tensors import SplitTensors
 
     n = split.dry.shape[0]
     dry = split.dry.permute(1, 0, 2).reshape(1, 1, -1)

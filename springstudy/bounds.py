@@ -184,7 +184,7 @@ def plot_esr_vs_receptive_field(summary: pd.DataFrame, curve: pd.DataFrame, titl
 def bound_markdown(summary: pd.DataFrame, sample_rate: int, reading: Mapping[str, str] | None = None,
                    models: Sequence[str] | None = None) -> str:
     """A Markdown table: model, receptive field, ESR, bound ESR and gap with intervals, and the reading."""
-    from springstudy.evaluate import _fmt, markdown_table
+    from springstudy.evaluate.tables import _fmt, markdown_table
 
     frame = summary.dropna(subset=["gap"]).copy()
     if models is not None:

@@ -12,7 +12,7 @@ from springstudy.baselines import (LinearIR, Naive, NoiseCeiling, Silence, conca
                                    ir_error_db, plot_linear_ir, train_tcn_baseline)
 from springstudy.evaluate import score_predictor
 from springstudy.metrics import esr, mse
-from springstudy.train import SplitTensors
+from springstudy.data.tensors import SplitTensors
 
 
 def decaying_tones(n: int, length: int, seed: int) -> torch.Tensor:

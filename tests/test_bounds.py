@@ -16,7 +16,7 @@ from springstudy.bounds import BoundCache, add_bounds, bound_curve, bound_length
 from springstudy.evaluate import Evaluation, score_predictor, summarise
 from springstudy.lstsq_fir import lstsq_fir
 from springstudy.metrics import ThesisLoss, thesis_loss, whiten, whitening_filter
-from springstudy.train import SplitTensors
+from springstudy.data.tensors import SplitTensors
 
 
 def tonal_pairs(n: int = 8, length: int = 400, taps: int = 60, seed: int = 0,

@@ -20,7 +20,7 @@ from springstudy.metrics import compute_all
 from springstudy.models import build, save_checkpoint
 from springstudy.thesis_tables import (TABLE8, TABLE9, TABLE10, corrected_reading, implied_target_power,
                                        relabelling_check)
-from springstudy.train import SplitTensors
+from springstudy.data.tensors import SplitTensors
 
 #: Constructor overrides that make a named model tiny (a few dozen parameters): fast to run.
 TINY = {"GCN-250": dict(num_layers=2, channels=2, kernel_size=3),

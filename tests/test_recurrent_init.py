@@ -11,7 +11,8 @@ import torch
 
 from springstudy.models import build
 from springstudy.models.recurrent import MODAL_F_MAX_RATIO, MODAL_F_MIN, fit_readout_, hidden_states, modal_init_
-from springstudy.train import SplitTensors, TrainConfig, TrainingError, train
+from springstudy.data.tensors import SplitTensors
+from springstudy.train import TrainConfig, TrainingError, train
 
 FS = 16_000
 

@@ -15,8 +15,9 @@ import torch
 from springstudy.cli.main import main
 from springstudy.data.synth import synthesize
 from springstudy.data.tank import TankParams
+from springstudy.data.tensors import SplitTensors
 from springstudy.metrics import ThesisLoss
-from springstudy.train import (ENERGY_FLOOR, SplitTensors, TrainConfig, TrainingError, crop_batch, crop_offsets,
+from springstudy.train import (ENERGY_FLOOR, TrainConfig, TrainingError, crop_batch, crop_offsets,
                                load_training_checkpoint, train)
 
 FS = 16_000

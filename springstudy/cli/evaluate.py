@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> None:
     from springstudy import evaluate as ev
     from springstudy.baselines import LINEAR_IR_REGULARISATION
     from springstudy.metrics import DEFAULT_PRE_EMPHASIS
+    from springstudy.outputs import write_bytes_atomic
     from springstudy.plots import save_figure
     from springstudy.thesis_tables import TABLE_FOR_DATASET
 
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(str(err)) from err
     tables = ev.DATASET_TABLES.get(result.dataset)
     if args.items:
-        ev.write_bytes_atomic(args.items, result.items.to_csv(index=False, float_format="%.8g").encode())
+        write_bytes_atomic(args.items, result.items.to_csv(index=False, float_format="%.8g").encode())
     if args.table:
         table = Path(args.table)
         title = tables.title if tables else f"Test results, {result.dataset}"

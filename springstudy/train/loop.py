@@ -1,36 +1,13 @@
-"""Training: Adam, ReduceLROnPlateau, early stopping, checkpoints that resume exactly.
-
-Thesis Table 7: Adam, learning rate 0.005, ReduceLROnPlateau, early stopping with patience 25,
-batch 16 at 16 kHz and 8 at 48 kHz, 50/25/25 split; loss α·MAE + (1 − α)·MR-STFT (eq. 3.1).
-
-Reproducibility is by construction, not by saved generator state alone: epoch ``e`` visits the
-training items in the order ``default_rng([seed, e]).permutation(n)``, and item ``i``'s crop in
-epoch ``e`` comes from ``default_rng([seed, e, i])`` (as :class:`TransformedPairs` does). So the
-batch at any step is a function of (seed, step), and a run resumed from ``last.pt`` replays
-exactly what an uninterrupted run would have done. The model's initialisation is seeded by
-``springstudy.models.build``; torch runs deterministic algorithms on the CPU.
-
-Checkpoints (``best.pt`` on validation improvement, ``last.pt`` at every validation) are dicts
-of tensors and plain Python values, written to a temporary file and renamed, and load with
-``torch.load(weights_only=True)``. A non-finite loss stops the run with :class:`TrainingError`
-before anything is written, so ``last.pt`` stays the last good state.
-
-Launched with ``torchrun --nproc_per_node N``, training runs as DistributedDataParallel
-(NCCL on GPUs, gloo on the CPU): every rank draws the same global batch and trains on its
-shard ``batch[rank::N]``; rank 0 alone writes checkpoints, logs and the summary.
-"""
+"""The training loop: Adam, ReduceLROnPlateau, early stopping, CPU-time budgets, resume, DDP."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import random
-import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,193 +16,13 @@ import torch
 from tqdm.auto import tqdm
 
 from springstudy import __version__
-from springstudy.data.tensors import SplitTensors, load_split_tensors
+from springstudy.data.tensors import SplitTensors
 from springstudy.environment import REPORTED_PACKAGES, package_version
-from springstudy.outputs import json_safe, write_json_atomic
 from springstudy.metrics import MRSTFT_FFT_SIZES, ThesisLoss, compute_all, esr, whitening_filter
-from springstudy.errors import SpringStudyError
-
-
-class TrainingError(SpringStudyError, RuntimeError):
-    """Training cannot go on (non-finite loss, unusable data, a checkpoint that does not fit)."""
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run depends on; saved into every checkpoint and the run summary."""
-
-    model: str
-    out: str
-    data: str | None = None                 # dataset folder (open_dataset); or pass tensors to train()
-    split_file: str | None = None           # JSON split file; None: a seeded 50/25/25 split
-    split_method: str = "random"            # random | original (SpringSet's own files)
-    max_steps: int | None = None
-    max_epochs: int | None = 1000
-    max_cpu_seconds: float | None = None    # stop once the optimiser steps have used this much
-                                            # process CPU time (all threads); not reproducible
-                                            # step for step across machines: benchmarks only
-    batch_size: int = 16
-    crop_seconds: float | None = 1.0        # training crop; None = whole items
-    crop_context_seconds: float = 0.0       # input history fed before each crop (zeros before the
-                                            # item's start), excluded from the loss
-    crop_sampling: str = "uniform"          # crop offsets: uniform, or energy (in proportion to
-                                            # the wet energy of the window; see crop_batch)
-    val_seconds: float | None = None        # validate on the first N seconds; None = whole items
-    val_items: int | None = None            # validate on the first N validation items; None = all
-    val_every: int | None = None            # steps between validations; None = once per epoch
-    validate: bool = True                   # False: no validation (the thesis's TCN-baseline);
-                                            # last.pt every val_every steps, best.pt = final state
-    lr: float = 0.005
-    lr_factor: float = 0.5                  # ReduceLROnPlateau
-    lr_patience: int = 10                   # validations without improvement before the LR drops
-    patience: int = 25                      # early stopping, in validations
-    grad_clip: float | None = 1.0
-    alpha: float = 0.5                      # thesis eq. 3.1
-    time_term: str = "mae"                  # eq. 3.1's time-domain term: mae (thesis), esr, or
-                                            # esr_white (ESR after the dry signals' whitening filter)
-    whiten_order: int = 32                  # order of that filter (time_term esr_white only)
-    recurrent_init: str = "default"         # default (torch's), or modal: an LSTM started as a bank
-                                            # of damped oscillators with its readout fitted by least
-                                            # squares (models.recurrent.modal_init_, fit_readout_)
-    modal_periods: float = 5.0              # periods each oscillator rings for (recurrent_init modal)
-    pre_emphasis: float = 0.85              # for the esr_pre metric in the summary
-    seed: int = 20231
-    model_overrides: dict[str, Any] = field(default_factory=dict)
-    device: str = "auto"                    # auto | cpu | cuda
-    threads: int | None = None              # torch CPU threads; None = torch's default
-    tensorboard: bool = True
-    audio_examples: int = 1                 # validation items logged as audio + spectrogram
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Build from a mapping; an unknown key is an error that names it."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise TrainingError(f"unknown training parameter(s): {', '.join(unknown)}")
-        return cls(**values)
-
-
-@dataclass
-class RunResult:
-    """What :func:`train` returns (also written to ``summary.json``)."""
-
-    summary: dict[str, Any]
-    model: torch.nn.Module
-    history: list[dict[str, float]]
-
-
-# --- data -----------------------------------------------------------------------------------
-
-def load_splits(config: TrainConfig) -> tuple[dict[str, SplitTensors], int, dict[str, Any]]:
-    """Open ``config.data``, split it (split file or seeded 50/25/25), and preload train and
-    validation with DC removal and pair normalisation (one gain for dry and wet)."""
-    from springstudy.data import DatasetError
-
-    if config.data is None:
-        raise TrainingError("no data: give TrainConfig.data (a dataset folder) or pass splits to train()")
-    try:
-        return load_split_tensors(config.data, config.split_file, config.seed, config.split_method)
-    except DatasetError as err:
-        raise TrainingError(str(err)) from err
-
-
-def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
-    """The order training items are visited in during ``epoch`` (a function of seed and epoch)."""
-    return np.random.default_rng([seed, epoch]).permutation(n)
-
-
-#: How a recurrent model's weights start (TrainConfig.recurrent_init; see _initialise).
-RECURRENT_INITS = ("default", "modal")
-
-#: How training crops' offsets are drawn (TrainConfig.crop_sampling; see crop_offsets).
-CROP_SAMPLINGS = ("uniform", "energy")
-#: Share of the uniform distribution mixed into energy-weighted crop offsets (crop_sampling "energy").
-ENERGY_FLOOR = 0.1
-
-
-def _check_sampling(sampling: str) -> None:
-    if sampling not in CROP_SAMPLINGS:
-        raise TrainingError(f"crop_sampling must be uniform or energy, not {sampling!r}")
-
-
-def crop_offsets(wet: torch.Tensor, length: int, sampling: str = "uniform") -> np.ndarray | None:
-    """Probability of each crop offset of one (C, T) item: None for uniform; for ``"energy"``
-    proportional to the wet energy in the window, mixed with ``ENERGY_FLOOR`` of uniform."""
-    _check_sampling(sampling)
-    if sampling == "uniform":
-        return None
-    power = wet.double().pow(2).sum(0).numpy()
-    cumulative = np.concatenate([[0.0], np.cumsum(power)])
-    window = cumulative[length:] - cumulative[:-length]
-    uniform = np.full(window.shape, 1.0 / window.size)
-    if window.sum() <= 0:
-        return uniform
-    return (1.0 - ENERGY_FLOOR) * window / window.sum() + ENERGY_FLOOR * uniform
-
-
-def crop_batch(split: SplitTensors, items: np.ndarray, length: int | None, seed: int,
-               epoch: int, context: int = 0, sampling: str = "uniform") -> tuple[torch.Tensor, torch.Tensor]:
-    """Dry and wet crops of ``items``, each at an offset drawn from ``default_rng([seed, epoch, item])``.
-
-    With ``context`` > 0 the dry crop starts ``context`` samples earlier (zeros before the
-    item's start, as the item is heard from silence), so the model sees the input history
-    that produced the wet crop; the wet crop keeps ``length`` samples. The offsets do not
-    depend on ``context``. ``sampling="energy"`` draws offsets in proportion to the wet energy
-    of the window (:func:`crop_offsets`): a note that rings for 1 s of a 5 s item then fills most
-    crops, where uniform offsets land four times in five in its near-silent tail.
-    """
-    n = split.dry.shape[-1]
-    if length is None or length >= n:
-        return split.dry[items], split.wet[items]
-    starts = []
-    for i in items:
-        rng = np.random.default_rng([seed, epoch, int(i)])
-        p = crop_offsets(split.wet[int(i)], length, sampling)
-        starts.append(int(rng.integers(0, n - length + 1)) if p is None else int(rng.choice(p.size, p=p)))
-    wet = torch.stack([split.wet[i, :, s:s + length] for i, s in zip(items, starts)])
-    if context <= 0:
-        dry = torch.stack([split.dry[i, :, s:s + length] for i, s in zip(items, starts)])
-        return dry, wet
-    dry = split.dry.new_zeros((len(items), split.dry.shape[1], context + length))
-    for row, (i, s) in enumerate(zip(items, starts)):
-        first = max(0, s - context)
-        dry[row, :, context - (s - first):] = split.dry[i, :, first:s + length]
-    return dry, wet
-
-
-# --- checkpoints ----------------------------------------------------------------------------
-
-def git_commit(root: Path | None = None) -> str | None:
-    """The current git commit of the project (None outside a git checkout)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root or Path(__file__).parent, capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None
-
-
-def save_atomic(obj: dict[str, Any], path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a training checkpoint with ``weights_only=True``; a clear error if it is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise TrainingError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many types for a corrupt file
-        raise TrainingError(f"{path}: not a readable checkpoint ({err})") from err
-    for key in ("model_name", "model_state", "optimizer_state", "step"):
-        if key not in ckpt:
-            raise TrainingError(f"{path}: not a springstudy training checkpoint (no {key!r})")
-    return ckpt
+from springstudy.outputs import json_safe, write_json_atomic
+from springstudy.train.checkpoints import _saved_step, git_commit, load_training_checkpoint, save_atomic
+from springstudy.train.crops import _check_sampling, crop_batch, epoch_order, load_splits
+from springstudy.train.settings import RECURRENT_INITS, RunResult, TrainConfig, TrainingError
 
 
 # --- distributed ----------------------------------------------------------------------------
@@ -512,13 +309,6 @@ def _clock(state: dict[str, Any]) -> dict[str, float]:
             "cpu_seconds": round(state.get("train_cpu_seconds", 0.0), 3)}
 
 
-def _saved_step(out: Path) -> int | str:
-    try:
-        return int(torch.load(out / "last.pt", map_location="cpu", weights_only=True)["step"])
-    except Exception:  # noqa: BLE001 - only used inside an error message
-        return "none"
-
-
 def _summary(config: TrainConfig, model: torch.nn.Module, val_set: SplitTensors, state: dict[str, Any],
              n_params: int, sample_rate: int, device: torch.device, out: Path) -> dict[str, Any]:
     """Best checkpoint's validation metrics, history and throughput, written to summary.json."""
@@ -586,53 +376,3 @@ def _log_examples(writer: Any, model: torch.nn.Module, val_set: SplitTensors, co
             writer.add_figure(f"example{i}/spectrograms", fig, step)
             plt.close(fig)
     model.train()
-
-
-def config_from_params(model: str, out: str, data: str | None, params: dict[str, Any], profile: str,
-                       format: str | None = None, run: str | None = None, **overrides: Any) -> TrainConfig:
-    """A :class:`TrainConfig` from params.yaml's ``train`` group for ``profile`` (and the dataset
-    ``format``'s entry under ``formats``, e.g. the thesis's batch 16 at 16 kHz and 8 at 48 kHz),
-    then the keys of ``train.runs.<run>`` besides model and format (its own ``profiles:``
-    resolved for ``profile``), then ``overrides`` (None values ignored)."""
-    from springstudy.config import resolve
-
-    train_params = params.get("train", {})
-    group = resolve(train_params, profile)
-    per_format = group.pop("formats", {}) or {}
-    group.pop("runs", None)
-    if format is not None:
-        group.update(per_format.get(format, {}) or {})
-    group.setdefault("seed", params.get("seed", TrainConfig.seed))
-    if run is not None:
-        entry = (train_params.get("runs") or {}).get(run)
-        if entry is None:
-            raise TrainingError(f"params.yaml: train.runs has no run {run!r}")
-        if entry.get("model", model) != model or entry.get("format", format) != format:
-            raise TrainingError(f"params.yaml: train.runs.{run} is {entry.get('model')} on {entry.get('format')}, "
-                                f"not {model} on {format}")
-        group.update({k: v for k, v in resolve(entry, profile).items() if k not in ("model", "format")})
-    group.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig.from_dict({"model": model, "out": out, "data": data, **group})
-
-
-def recipe_label(config: dict[str, Any] | TrainConfig) -> str:
-    """A run's training recipe in a few words, for the tables: loss, learning rate, batch, crop, steps."""
-    c = dataclasses.asdict(config) if isinstance(config, TrainConfig) else dict(config)
-    alpha, term = float(c.get("alpha", 0.5)), str(c.get("time_term", "mae"))
-    time = {"mae": "MAE", "esr": "ESR", "esr_white": f"whitened ESR (order {c.get('whiten_order', 32)})"}.get(term, term)
-    loss = time if alpha == 1.0 else f"{alpha:g}·{time} + {1 - alpha:g}·MR-STFT"
-    if term == "mae" and alpha == 0.5:
-        loss = "eq. 3.1 (0.5·MAE + 0.5·MR-STFT)"
-    crop = "whole items" if c.get("crop_seconds") is None else f"{c['crop_seconds']:g} s crops"
-    if c.get("crop_context_seconds"):
-        crop += f" (+{c['crop_context_seconds']:g} s context)"
-    if c.get("crop_seconds") is not None and c.get("crop_sampling", "uniform") == "energy":
-        crop = "energy-drawn " + crop
-    limit = f"{c['max_steps']} steps" if c.get("max_steps") else f"≤{c.get('max_epochs')} epochs"
-    start = "modal start with a least-squares readout, then " if c.get("recurrent_init") == "modal" else ""
-    return f"{start}{loss}, Adam lr {c.get('lr', 0.005):g}, batch {c.get('batch_size')} × {crop}, {limit}"
-
-
-def summary_json(path: str | Path) -> dict[str, Any]:
-    """Read a run's summary.json."""
-    return json.loads(Path(path).read_text())
