@@ -131,13 +131,14 @@ def test_benchmark_rows_bound_and_table11():
     assert "real time" in eff.reading(rows, block=256)
 
 
-def test_bench_cli_writes_tables_and_figures(tmp_path, capsys):
-    from springstudy.cli.bench import add as register_bench
+def test_efficiency_cli_writes_tables_and_figures(tmp_path, capsys):
+    """``springstudy efficiency`` writes its tables and figures; ``bench`` is its alias."""
+    from springstudy.cli.efficiency import add as register_bench
     from springstudy.errors import UserError
 
     parser = argparse.ArgumentParser()
     register_bench(parser.add_subparsers())
-    args = parser.parse_args(["bench", "--models", "gcn-2500", "--rates", "16000", "--blocks", "512",
+    args = parser.parse_args(["efficiency", "--models", "gcn-2500", "--rates", "16000", "--blocks", "512",
                               "--seconds", "0.25", "--stream-seconds", "0.25", "--repeats", "1",
                               "--threads", "1", "--no-memory", "--quiet", "--out", str(tmp_path / "tables"),
                               "--figures", str(tmp_path / "figures")])

@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("experiments", ("train/*", "baselines.py", "bounds.py", "evaluate/*", "efficiency/*", "features/*",
                      "search/*", "data/calibration.py", "acoustics/sweep.py", "acoustics/stability.py",
                      "acoustics/reference.py", "acoustics/plots.py")),
+    ("stages", ("stages/*",)),
     ("commands and report", ("report.py", "cli/*")),
 ]
 

@@ -79,9 +79,9 @@ def run(args: argparse.Namespace) -> None:
 
     from springstudy.acoustics import plots
     from springstudy.acoustics.comparison import DEVICE, analyse_ir, rt60_table, write_rt60_table
-    from springstudy.acoustics.stability import check_stability
-    from springstudy.acoustics.sweep import SweepSpec, measure_ir, model_processor
+    from springstudy.acoustics.sweep import SweepSpec
     from springstudy.outputs import json_safe, write_bytes_atomic, write_json_atomic
+    from springstudy.stages.ir import measure_model
 
     model = load_model(args.model, args.checkpoint, args.seed)
     fs = args.sample_rate
@@ -96,13 +96,11 @@ def run(args: argparse.Namespace) -> None:
     reference = _device_reference(args, fs) if args.device_ir else None
     device_ir = None if reference is None else reference.ir
 
-    process = model_processor(model, block_size=args.block_size)
-    measurement = measure_ir(process, fs, spec)
+    measurement, stability = measure_model(model, fs, spec, args.block_size, args.stability_seconds)
     systems = [analyse_ir(model.config_name, measurement.ir, fs)]
     if device_ir is not None:
         systems.insert(0, analyse_ir(DEVICE, device_ir, fs))
     table = rt60_table(systems, device=DEVICE if device_ir is not None else None)
-    stability = check_stability(process, fs, silence=args.stability_seconds)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,11 +11,11 @@ import sys
 from collections.abc import Sequence
 
 from springstudy import __version__
-from springstudy.cli import bench, data, env, evaluate, export, features, ir, train
+from springstudy.cli import data, efficiency, env, evaluate, export, features, ir, train
 from springstudy.errors import SpringStudyError
 
 #: Subcommand modules in the order ``--help`` lists them.
-SUBCOMMANDS = (env, data, features, train, evaluate, bench, ir, export)
+SUBCOMMANDS = (env, data, features, train, evaluate, efficiency, ir, export)
 
 #: Exit status of a run stopped by an error in its input.
 EXIT_INPUT_ERROR = 2

@@ -1,6 +1,8 @@
-"""``springstudy bench``: thesis Table 11 done right (RTF, FLOP bound, memory), offline and streaming.
+"""``springstudy efficiency`` (alias ``bench``): thesis Table 11 done right (RTF, FLOP bound, memory),
+offline and streaming; the same job as the ``efficiency`` stage, notebook ``06_efficiency`` and the
+package ``springstudy.efficiency``.
 
-    springstudy bench --out reports/tables --figures figures        # the study's run (~12 min, 2 cores)
+    springstudy efficiency --out reports/tables --figures figures   # the study's run (~12 min, 2 cores)
     springstudy bench --models GCN-250 LSTM-96 --rates 48000 --blocks 512 --no-memory
 
 writes ``efficiency.csv`` (one row per model, sample rate, mode, block and thread count), its
@@ -18,7 +20,7 @@ from springstudy.errors import UserError
 
 
 def run(args: argparse.Namespace) -> None:
-    """Handler of ``springstudy bench`` (see ``springstudy bench --help``)."""
+    """Handler of ``springstudy efficiency`` (see ``springstudy efficiency --help``)."""
     from springstudy import efficiency as eff
     from springstudy.models import list_models
 
@@ -55,10 +57,11 @@ def run(args: argparse.Namespace) -> None:
 
 
 def add(sub: argparse._SubParsersAction) -> None:
-    """Add ``springstudy bench`` to the command line's subcommands."""
+    """Add ``springstudy efficiency`` (and its short alias ``bench``) to the command line's subcommands."""
     from springstudy import efficiency as eff
 
-    p = sub.add_parser("bench", help="real-time factor, FLOP bound and memory of the models (Table 11)",
+    p = sub.add_parser("efficiency", aliases=["bench"],
+                       help="real-time factor, FLOP bound and memory of the models (Table 11)",
                        description="Time every named model offline (one pass over one input, warm-up, median) "
                                    "and streaming (Streamer, per block size), compare with the FLOP-bound RTF of "
                                    "this machine, measure peak memory in fresh subprocesses, and write "
