@@ -3,6 +3,11 @@
 ``params.yaml`` has a top-level ``profile`` (``smoke``, ``quick`` or ``paper``) and groups per
 stage. A group may hold a ``profiles`` mapping whose entry for the active profile overrides the
 group's plain keys, so one file describes all three sizes of the study without repeating itself.
+A setting several stages use lives once, in a shared group (:data:`SHARED_SETTINGS`: the
+``scoring`` group's pre-emphasis, Linear IR regularisation and bootstrap), and
+:func:`stage_params` hands it to each stage that uses it. This module is the one resolver: a
+stage's numbers are its group, the active profile's overrides, the shared settings, and for
+training the dataset format's and the named run's entries (:func:`train_params`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,14 @@ import yaml
 from springstudy.errors import SpringStudyError
 
 PROFILES = ("smoke", "quick", "paper")
+
+#: Settings several stages use, each written once in a shared params.yaml group:
+#: ``{group: {stage: keys the stage takes from it}}``. A stage's own group may not repeat them.
+SHARED_SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
+    "scoring": {"train": ("pre_emphasis",),
+                "baselines": ("pre_emphasis", "ir_regularisation", "n_resamples", "confidence"),
+                "evaluate": ("pre_emphasis", "ir_regularisation", "n_resamples", "confidence")},
+}
 
 
 class ConfigError(SpringStudyError, ValueError):
@@ -59,12 +72,53 @@ def resolve(group: dict[str, Any], profile: str) -> dict[str, Any]:
 
 
 def stage_params(stage: str, params: dict[str, Any] | None = None, profile: str | None = None) -> dict[str, Any]:
-    """The parameters of one stage group for the active (or given) profile."""
+    """The parameters of one stage group for the active (or given) profile, with the shared
+    settings it uses (:data:`SHARED_SETTINGS`)."""
     params = load_params() if params is None else params
     profile = profile or params.get("profile", "quick")
     if stage not in params:
         raise ConfigError(f"params.yaml has no group {stage!r} (groups: {', '.join(sorted(params))})")
-    return resolve(params[stage], profile)
+    return _with_shared(stage, resolve(params[stage], profile), params, profile)
+
+
+def train_params(params: dict[str, Any], profile: str, format: str | None = None,
+                 run: str | None = None) -> dict[str, Any]:
+    """The training settings of one run: the ``train`` group for ``profile`` with the shared
+    settings, then the dataset ``format``'s entry under ``formats`` (e.g. the thesis's batch 16 at
+    16 kHz and 8 at 48 kHz), then the keys of ``train.runs.<run>`` besides model and format (its
+    own ``profiles:`` resolved for ``profile``); ``seed`` defaults to the top-level seed. The run's
+    ``model`` and ``format`` come back under those keys when it names them."""
+    train = params.get("train", {}) or {}
+    group = _with_shared("train", resolve(train, profile), params, profile)
+    per_format = group.pop("formats", {}) or {}
+    group.pop("runs", None)
+    if format is not None:
+        group.update(per_format.get(format, {}) or {})
+    if "seed" in params:
+        group.setdefault("seed", params["seed"])
+    if run is not None:
+        entry = (train.get("runs") or {}).get(run)
+        if entry is None:
+            raise ConfigError(f"params.yaml: train.runs has no run {run!r}")
+        group.update(resolve(entry, profile))
+    return group
+
+
+def _with_shared(stage: str, group: dict[str, Any], params: dict[str, Any], profile: str) -> dict[str, Any]:
+    for name, users in SHARED_SETTINGS.items():
+        keys = users.get(stage, ())
+        if not keys or name not in params:
+            continue
+        repeated = sorted(set(keys) & set(group))
+        if repeated:
+            raise ConfigError(f"params.yaml: {stage}.{repeated[0]} repeats {name}.{repeated[0]}; "
+                              f"set it once, in the {name} group")
+        shared = resolve(params[name], profile)
+        missing = [key for key in keys if key not in shared]
+        if missing:
+            raise ConfigError(f"params.yaml: the {name} group has no {missing[0]} (the {stage} stage uses it)")
+        group.update({key: copy.deepcopy(shared[key]) for key in keys})
+    return group
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -92,6 +92,37 @@ def test_resolve_profile_overrides() -> None:
         stage_params("nope", {"profile": "quick"})
 
 
+def test_shared_settings_are_written_once_and_reach_every_stage_that_uses_them() -> None:
+    from springstudy.config import SHARED_SETTINGS, train_params
+
+    params = {"profile": "quick", "seed": 7,
+              "scoring": {"pre_emphasis": 0.9, "ir_regularisation": 1e-5, "n_resamples": 100, "confidence": 0.9,
+                          "profiles": {"smoke": {"n_resamples": 10}}},
+              "evaluate": {"n_examples": 2},
+              "train": {"lr": 0.01, "formats": {"egfxset": {"batch_size": 8}},
+                        "runs": {"A": {"model": "GCN-250", "format": "egfxset", "lr": 0.02,
+                                       "profiles": {"smoke": {"max_steps": 3}}}}}}
+    assert stage_params("evaluate", params) == {"n_examples": 2, "pre_emphasis": 0.9, "ir_regularisation": 1e-5,
+                                                "n_resamples": 100, "confidence": 0.9}
+    assert stage_params("evaluate", params, "smoke")["n_resamples"] == 10
+    # Training: its group, the shared key, the format's entry, the run's entry for the profile, the seed.
+    assert train_params(params, "smoke", "egfxset", "A") == {
+        "lr": 0.02, "pre_emphasis": 0.9, "batch_size": 8, "seed": 7, "model": "GCN-250", "format": "egfxset",
+        "max_steps": 3}
+    with pytest.raises(ConfigError, match="has no run 'B'"):
+        train_params(params, "quick", run="B")
+    with pytest.raises(ConfigError, match="evaluate.confidence repeats scoring.confidence"):
+        stage_params("evaluate", {**params, "evaluate": {"confidence": 0.5}})
+    with pytest.raises(ConfigError, match="scoring group has no pre_emphasis"):
+        stage_params("evaluate", {**params, "scoring": {"n_resamples": 1}})
+    # The project's params.yaml sets each shared key once, and every stage that uses one gets it.
+    project = load_params(ROOT / "params.yaml")
+    for group, users in SHARED_SETTINGS.items():
+        for stage, keys in users.items():
+            resolved = train_params(project, "quick") if stage == "train" else stage_params(stage, project)
+            assert all(resolved[key] == resolve(project[group], "quick")[key] for key in keys), stage
+
+
 def test_load_params_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="missing.yaml: file not found"):
         load_params(tmp_path / "missing.yaml")

@@ -95,23 +95,18 @@ def config_from_params(model: str, out: str, data: str | None, params: dict[str,
     ``format``'s entry under ``formats``, e.g. the thesis's batch 16 at 16 kHz and 8 at 48 kHz),
     then the keys of ``train.runs.<run>`` besides model and format (its own ``profiles:``
     resolved for ``profile``), then ``overrides`` (None values ignored)."""
-    from springstudy.config import resolve
+    from springstudy.config import ConfigError, train_params
 
-    train_params = params.get("train", {})
-    group = resolve(train_params, profile)
-    per_format = group.pop("formats", {}) or {}
-    group.pop("runs", None)
-    if format is not None:
-        group.update(per_format.get(format, {}) or {})
-    group.setdefault("seed", params.get("seed", TrainConfig.seed))
-    if run is not None:
-        entry = (train_params.get("runs") or {}).get(run)
-        if entry is None:
-            raise TrainingError(f"params.yaml: train.runs has no run {run!r}")
-        if entry.get("model", model) != model or entry.get("format", format) != format:
-            raise TrainingError(f"params.yaml: train.runs.{run} is {entry.get('model')} on {entry.get('format')}, "
-                                f"not {model} on {format}")
-        group.update({k: v for k, v in resolve(entry, profile).items() if k not in ("model", "format")})
+    try:
+        group = train_params(params, profile, format, run)
+    except ConfigError as err:
+        raise TrainingError(str(err)) from err
+    if run is not None and (group.get("model", model) != model or group.get("format", format) != format):
+        raise TrainingError(f"params.yaml: train.runs.{run} is {group.get('model')} on {group.get('format')}, "
+                            f"not {model} on {format}")
+    group.pop("model", None)
+    group.pop("format", None)
+    group.setdefault("seed", TrainConfig.seed)
     group.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig.from_dict({"model": model, "out": out, "data": data, **group})
 
