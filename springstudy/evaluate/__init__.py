@@ -33,7 +33,8 @@ from springstudy.evaluate.runs import (check_test_split, common_source, find_run
                                        resolve_in_project, run_data_source, score_runs)
 from springstudy.evaluate.stats import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, Interval,
                                         SUMMARY_METRICS, TABLE_METRICS, bootstrap_ci,
-                                        bootstrap_means, mark_best, paired_difference, summarise)
+                                        bootstrap_means, mark_best, paired_difference, paired_verdict,
+                                        silence_verdict, summarise)
 from springstudy.evaluate.tables import (BASELINE_TABLE_STEM, DATASET_TABLES, DatasetTables,
                                          METRIC_HEADINGS, markdown_table, metrics_record,
                                          plot_predictions, results_markdown, thesis_markdown,
@@ -47,6 +48,6 @@ __all__ = ["BASELINE_TABLE_STEM", "DATASET_TABLES", "DEFAULT_BATCH_SIZE", "DEFAU
     "Scored", "TABLE_METRICS", "all_items", "bootstrap_ci", "bootstrap_means", "build_baselines",
     "check_test_split", "combined_summary", "common_source", "evaluate", "evaluate_baselines",
     "find_runs", "load_split_tensors", "mark_best", "markdown_table", "metrics_record",
-    "model_predictor", "paired_difference", "pick_examples", "plot_predictions",
+    "model_predictor", "paired_difference", "paired_verdict", "pick_examples", "plot_predictions",
     "resolve_in_project", "results_markdown", "run_data_source", "score_predictor", "score_runs",
-    "summarise", "thesis_markdown", "write_metrics", "write_table"]
+    "silence_verdict", "summarise", "thesis_markdown", "write_metrics", "write_table"]

@@ -115,3 +115,15 @@ def mark_best(summary: pd.DataFrame, metrics: Sequence[str] = SUMMARY_METRICS, a
     out["best"] = [";".join(best[i]) for i in out.index]
     out.attrs["best_among"] = among if among is not None and (summary["kind"] == among).any() else "all"
     return out
+
+
+def silence_verdict(lo: float, hi: float) -> str:
+    """Where an ESR interval [lo, hi] lies against Silence's ESR of exactly 1: ``worse than``
+    (entirely above), ``better than`` (entirely below) or ``indistinguishable from`` it."""
+    return "worse than" if lo > 1 else "better than" if hi < 1 else "indistinguishable from"
+
+
+def paired_verdict(lo: float, hi: float) -> str:
+    """Where the interval of a paired difference a − b lies against 0: a is ``better than`` b
+    (entirely below), ``worse than`` it (entirely above) or ``not distinguishable from`` it."""
+    return "better than" if hi < 0 else "worse than" if lo > 0 else "not distinguishable from"
