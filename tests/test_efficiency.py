@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -111,8 +112,10 @@ def test_thesis_table11_transcription_matches_study_md():
 
 
 def test_benchmark_rows_bound_and_table11():
-    result = eff.benchmark(["GCN-250", "LSTM-96"], rates=[16_000], blocks=[256], offline_seconds=0.25,
-                           streaming_seconds=0.25, repeats=1, threads=[1], memory=False, progress=False)
+    settings = eff.EfficiencySettings.from_dict({
+        "models": ["GCN-250", "LSTM-96"], "rates": [16_000], "blocks": [256], "offline_seconds": 0.25,
+        "streaming_seconds": 0.25, "repeats": 1, "threads": [1], "memory": False})
+    result = eff.benchmark(settings, progress=False)
     rows = result.rows
     assert tuple(rows.columns) == eff.COLUMNS
     assert sorted(rows["mode"].unique()) == ["offline", "streaming"]
@@ -154,6 +157,35 @@ def test_efficiency_cli_writes_tables_and_figures(tmp_path, capsys):
     with pytest.raises(UserError, match="thread"):
         bad = parser.parse_args(["bench", "--threads", "0", "--out", str(tmp_path)])
         bad.func(bad)
+
+
+def test_every_setting_has_one_name_in_params_notebook_and_command_line():
+    """params.yaml's efficiency group, notebook 06's parameters and the command line's flags all
+    name the settings as EfficiencySettings does; an unknown or out-of-range one is refused."""
+    import dataclasses
+    import json as json_
+
+    from springstudy.cli.efficiency import add as register
+    from springstudy.config import load_params, stage_params
+
+    names = {f.name for f in dataclasses.fields(eff.EfficiencySettings)}
+    group = stage_params("efficiency", load_params(), "quick")
+    assert set(group) <= names
+    eff.EfficiencySettings.from_dict(group)
+    root = Path(__file__).resolve().parents[1]
+    cell = "".join(json_.loads((root / "notebooks" / "06_efficiency.ipynb").read_text())["cells"][1]["source"])
+    parameters = {line.split("=")[0].strip() for line in cell.splitlines() if "=" in line and not line.startswith("#")}
+    assert names <= parameters
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    flags = {a.dest for a in parser._subparsers._group_actions[0].choices["efficiency"]._actions}
+    assert names - {"memory"} <= flags
+    with pytest.raises(eff.EfficiencyError, match="unknown efficiency setting"):
+        eff.EfficiencySettings.from_dict({"offline_second": 1.0})
+    with pytest.raises(eff.EfficiencyError, match="offline_seconds must be positive"):
+        eff.EfficiencySettings.from_dict({"offline_seconds": 0})
+    with pytest.raises(eff.EfficiencyError, match="unknown model"):
+        eff.EfficiencySettings.from_dict({"models": ["GCN-9"]})
 
 
 def test_thread_counts_parse_all():
@@ -203,10 +235,11 @@ def test_matmul_throughput_agrees_with_an_independently_timed_product():
 def test_benchmark_measures_peak_memory_behind_table11():
     """The memory path of Table 11 (subprocesses, peak resident set) on one small model: the
     streaming peak stays flat with the input, offline grows, and the rows carry the numbers."""
-    result = eff.benchmark(["GCN-250"], rates=[16_000], blocks=[eff.TABLE_BLOCK], offline_seconds=0.25,
-                           streaming_seconds=0.25,
-                           repeats=1, threads=[1], memory=True, memory_seconds=[0.5, 4.0],
-                           memory_stream_seconds=[0.5, 1.0], memory_workers=1, progress=False)
+    settings = eff.EfficiencySettings(models=("GCN-250",), rates=(16_000,), blocks=(eff.DEFAULTS.table_block,),
+                                      offline_seconds=0.25, streaming_seconds=0.25, repeats=1, threads=(1,),
+                                      memory=True, memory_seconds=(0.5, 4.0), memory_stream_seconds=(0.5, 1.0),
+                                      memory_workers=1)
+    result = eff.benchmark(settings, progress=False)
     memory = result.memory
     assert memory is not None and memory["peak_mem_mb"].notna().all(), memory
     offline = memory[memory["mode"] == "offline"].sort_values("seconds")["peak_mem_mb"].to_numpy()

@@ -41,37 +41,28 @@ which takes most of other jobs' load out of measured/bound (:func:`benchmark`).
 
 from __future__ import annotations
 
-from springstudy.efficiency.flops import (FLOP_PROBE_LENGTH, LayerFlops, conv1d_flops,
-                                          flops_per_sample, layer_flops, linear_flops,
-                                          recurrent_flops)
-from springstudy.efficiency.timing import (LOCAL_MATMUL_REPEATS, MATMUL_REPEATS, MATMUL_SIZE,
-                                           MATMUL_WARMUP, MIN_WARMUP_BLOCKS, OFFLINE_BUDGET_S,
-                                           OFFLINE_MAX_PASS_S, OFFLINE_SECONDS, PROBE_SECONDS,
-                                           REPEATS, SIGNAL_AMPLITUDE, STREAMING_SECONDS, Timing,
-                                           WARMUP_SECONDS, all_threads, load_average,
-                                           matmul_throughput, noise_signal, offline_rtf,
-                                           streaming_rtf, thread_counts, timed_repeats,
-                                           torch_threads)
-from springstudy.efficiency.memory import (BYTES_PER_MB, MEMORY_CAP_SHARE, MEMORY_SECONDS,
-                                           MEMORY_STREAM_SECONDS, MEMORY_WORKERS, MemoryMeasurement,
-                                           peak_memory)
-from springstudy.efficiency.benchmark import (BLOCK_SIZES, COLUMNS, DETAIL_COLUMNS,
-                                              EfficiencyResult, MEMORY_COLUMNS, SAMPLE_RATES,
-                                              TABLE_BLOCK, benchmark, measure_memory)
-from springstudy.efficiency.table11 import (THESIS_TABLE11, ThesisEfficiency, reading, table11,
-                                            table11_markdown, thesis_reading, thesis_table11)
-from springstudy.efficiency.files import (FIGURE_FILES, TABLE_FILES, plot_rtf_vs_block,
-                                          plot_rtf_vs_params, write_efficiency)
+from springstudy.efficiency.settings import DEFAULTS, HELP_TEXT, EfficiencyError, EfficiencySettings, thread_counts
+from springstudy.efficiency.flops import (FLOP_PROBE_LENGTH, LayerFlops, conv1d_flops, flops_per_sample, layer_flops,
+                                          linear_flops, recurrent_flops)
+from springstudy.efficiency.timing import (LOCAL_MATMUL_REPEATS, MATMUL_REPEATS, MATMUL_SIZE, MATMUL_WARMUP,
+                                           MIN_WARMUP_BLOCKS, PROBE_SECONDS, SIGNAL_AMPLITUDE, WARMUP_SECONDS, Timing,
+                                           all_threads, load_average, matmul_throughput, noise_signal, offline_rtf,
+                                           streaming_rtf, timed_repeats, torch_threads)
+from springstudy.efficiency.memory import BYTES_PER_MB, MEMORY_CAP_SHARE, MemoryMeasurement, peak_memory
+from springstudy.efficiency.benchmark import (COLUMNS, DETAIL_COLUMNS, MEMORY_COLUMNS, EfficiencyResult, benchmark,
+                                              measure_memory)
+from springstudy.efficiency.table11 import (THESIS_TABLE11, ThesisEfficiency, reading, table11, table11_markdown,
+                                            thesis_reading, thesis_table11)
+from springstudy.efficiency.files import (FIGURE_FILES, TABLE_FILES, plot_rtf_vs_block, plot_rtf_vs_params,
+                                          write_efficiency)
 
-__all__ = ["BLOCK_SIZES", "BYTES_PER_MB", "COLUMNS", "DETAIL_COLUMNS", "EfficiencyResult",
-    "FIGURE_FILES", "FLOP_PROBE_LENGTH", "LOCAL_MATMUL_REPEATS", "LayerFlops", "MATMUL_REPEATS",
-    "MATMUL_SIZE", "MATMUL_WARMUP", "MEMORY_CAP_SHARE", "MEMORY_COLUMNS", "MEMORY_SECONDS",
-    "MEMORY_STREAM_SECONDS", "MEMORY_WORKERS", "MIN_WARMUP_BLOCKS", "MemoryMeasurement",
-    "OFFLINE_BUDGET_S", "OFFLINE_MAX_PASS_S", "OFFLINE_SECONDS", "PROBE_SECONDS", "REPEATS",
-    "SAMPLE_RATES", "SIGNAL_AMPLITUDE", "STREAMING_SECONDS", "TABLE_BLOCK", "TABLE_FILES",
-    "THESIS_TABLE11", "ThesisEfficiency", "Timing", "WARMUP_SECONDS", "all_threads", "benchmark",
-    "conv1d_flops", "flops_per_sample", "layer_flops", "linear_flops", "load_average",
-    "matmul_throughput", "measure_memory", "noise_signal", "offline_rtf", "peak_memory",
-    "plot_rtf_vs_block", "plot_rtf_vs_params", "reading", "recurrent_flops", "streaming_rtf",
-    "table11", "table11_markdown", "thesis_reading", "thesis_table11", "thread_counts",
-    "timed_repeats", "torch_threads", "write_efficiency"]
+__all__ = ["BYTES_PER_MB", "COLUMNS", "DEFAULTS", "DETAIL_COLUMNS", "EfficiencyError", "EfficiencyResult",
+           "EfficiencySettings", "FIGURE_FILES", "HELP_TEXT", "FLOP_PROBE_LENGTH", "LOCAL_MATMUL_REPEATS", "LayerFlops",
+           "MATMUL_REPEATS", "MATMUL_SIZE", "MATMUL_WARMUP", "MEMORY_CAP_SHARE", "MEMORY_COLUMNS",
+           "MIN_WARMUP_BLOCKS", "MemoryMeasurement", "PROBE_SECONDS", "SIGNAL_AMPLITUDE", "TABLE_FILES",
+           "THESIS_TABLE11", "ThesisEfficiency", "Timing", "WARMUP_SECONDS", "all_threads", "benchmark",
+           "conv1d_flops", "flops_per_sample", "layer_flops", "linear_flops", "load_average",
+           "matmul_throughput", "measure_memory", "noise_signal", "offline_rtf", "peak_memory",
+           "plot_rtf_vs_block", "plot_rtf_vs_params", "reading", "recurrent_flops", "streaming_rtf",
+           "table11", "table11_markdown", "thesis_reading", "thesis_table11", "thread_counts",
+           "timed_repeats", "torch_threads", "write_efficiency"]

@@ -12,22 +12,13 @@ from typing import Any
 import torch
 
 from springstudy.efficiency.flops import flops_per_sample
-from springstudy.efficiency.memory import (BYTES_PER_MB, MEMORY_CAP_SHARE, MEMORY_SECONDS,
-                                           MEMORY_STREAM_SECONDS, MEMORY_WORKERS, MemoryMeasurement,
-                                           _run_within_cap)
-from springstudy.efficiency.timing import (LOCAL_MATMUL_REPEATS, MATMUL_SIZE, OFFLINE_BUDGET_S,
-                                           OFFLINE_MAX_PASS_S, OFFLINE_SECONDS, REPEATS, STREAMING_SECONDS,
-                                           Timing, all_threads, load_average, matmul_throughput, offline_rtf,
-                                           streaming_rtf)
+from springstudy.efficiency.memory import BYTES_PER_MB, MEMORY_CAP_SHARE, MemoryMeasurement, _run_within_cap
+from springstudy.efficiency.settings import DEFAULTS, EfficiencySettings, thread_counts
+from springstudy.efficiency.timing import (LOCAL_MATMUL_REPEATS, MATMUL_SIZE, Timing, all_threads, load_average,
+                                           matmul_throughput, offline_rtf, streaming_rtf)
 from springstudy.models import build, list_models
 
 
-#: Sample rates of Table 11 (SpringSet 16 kHz, EGFxSet 48 kHz).
-SAMPLE_RATES = (16_000, 48_000)
-#: Streaming block sizes (samples); latency = block / sample rate.
-BLOCK_SIZES = (64, 128, 256, 512, 1024, 2048)
-#: The block size Table 11 reports streaming at.
-TABLE_BLOCK = 512
 #: Columns of ``efficiency.csv``, one row per (model, sample rate, mode, block, threads).
 COLUMNS = ("model", "params", "flops_per_sample", "sample_rate", "mode", "block", "threads",
            "rtf", "rtf_bound", "peak_mem_mb")
@@ -59,28 +50,26 @@ def _rows_frame(records: list[dict[str, Any]], columns: Sequence[str]) -> Any:
     return pd.DataFrame(records, columns=list(columns))
 
 
-def benchmark(models: Sequence[str] | None = None, rates: Sequence[int] = SAMPLE_RATES,
-              blocks: Sequence[int] = BLOCK_SIZES, offline_seconds: float = OFFLINE_SECONDS,
-              streaming_seconds: float = STREAMING_SECONDS, repeats: int = REPEATS,
-              threads: Sequence[int | None] = (1, None), streaming_threads: Sequence[int | None] = (1,),
-              memory: bool = True, memory_seconds: Sequence[float] = MEMORY_SECONDS,
-              memory_block: int = TABLE_BLOCK, offline_budget_s: float | None = OFFLINE_BUDGET_S,
-              offline_max_pass_s: float | None = OFFLINE_MAX_PASS_S, memory_workers: int = MEMORY_WORKERS,
-              memory_cap_mb: float | None = None,
-              memory_stream_seconds: Sequence[float] | None = MEMORY_STREAM_SECONDS,
+def benchmark(settings: EfficiencySettings = DEFAULTS, *, memory_cap_mb: float | None = None,
               progress: bool = True) -> EfficiencyResult:
     """Measure every model at every rate: offline, streaming per block, bound and memory.
 
-    ``threads`` are the thread counts of the offline rows (None = all cores), and
-    ``streaming_threads`` those of the streaming rows. ``offline_budget_s`` caps the timed
-    offline passes of a slow model: when its warm-up pass took longer than the budget divided
-    by ``repeats``, it is timed fewer times (at least once); ``offline_max_pass_s`` shortens
-    the input of a pass predicted to take longer (see :func:`offline_rtf`); the rows and
+    ``settings.threads`` are the thread counts of the offline rows (``all`` = every core), and
+    ``settings.streaming_threads`` those of the streaming rows. ``offline_budget_s`` caps the
+    timed offline passes of a slow model: when its warm-up pass took longer than the budget
+    divided by ``repeats``, it is timed fewer times (at least once); ``offline_max_pass_s``
+    shortens the input of a pass predicted to take longer (see :func:`offline_rtf`); the rows and
     details record the input length and the repeats actually used.
     Memory is measured (one thread) in subprocesses after all timings, so that they do not
     disturb them (see :func:`measure_memory`).
     """
-    models = list(models) if models else list_models()
+    settings.check()
+    models = settings.model_names()
+    rates, blocks, repeats = settings.rates, settings.blocks, settings.repeats
+    offline_seconds, streaming_seconds = settings.offline_seconds, settings.streaming_seconds
+    offline_budget_s, offline_max_pass_s = settings.offline_budget_s, settings.offline_max_pass_s
+    memory_seconds, memory_stream_seconds = settings.memory_seconds, settings.memory_stream_seconds
+    threads, streaming_threads = thread_counts(settings.threads), thread_counts(settings.streaming_threads)
     cores = all_threads()
     offline_threads = sorted({cores if t is None else int(t) for t in threads})
     stream_threads = sorted({cores if t is None else int(t) for t in streaming_threads})
@@ -88,8 +77,8 @@ def benchmark(models: Sequence[str] | None = None, rates: Sequence[int] = SAMPLE
     info: dict[str, Any] = {"load_average_start": load_average(), "cores": cores,
                             "torch_version": torch.__version__, "matmul_size": MATMUL_SIZE}
     say = print if progress else (lambda *a, **k: None)
-    thread_counts = sorted(set(offline_threads) | set(stream_threads))
-    throughput_start = {t: matmul_throughput(threads=t) for t in thread_counts}
+    measured_threads = sorted(set(offline_threads) | set(stream_threads))
+    throughput_start = {t: matmul_throughput(threads=t) for t in measured_threads}
     say("matmul throughput: " + ", ".join(f"{t} thread(s) {v / 1e9:.1f} GFLOP/s"
                                           for t, v in throughput_start.items()))
     records, details = [], []
@@ -133,13 +122,13 @@ def benchmark(models: Sequence[str] | None = None, rates: Sequence[int] = SAMPLE
                     add(name, rate, "streaming", block, n_threads, timing, repeats)
                     say(f"{name:>13} {rate // 1000:>2} kHz streaming {n_threads} thread(s) block {block:>5}: "
                         f"RTF {timing.rtf:.4f}")
-    throughput_end = {t: matmul_throughput(threads=t) for t in thread_counts}
+    throughput_end = {t: matmul_throughput(threads=t) for t in measured_threads}
     # The hardware's limit: contention from other jobs only ever lowers a measurement, so the
     # highest of the run (start, end, and the short one after every row) is the best estimate.
     throughput = {t: max([throughput_start[t], throughput_end[t]]
                          + [1e9 * d["matmul_gflops_local"] for d in details
                             if d["threads"] == t and not math.isnan(d["matmul_gflops_local"])])
-                  for t in thread_counts}
+                  for t in measured_threads}
     info.update(load_average_after_timing=load_average(),
                 matmul_flops_per_s_start={str(t): v for t, v in throughput_start.items()},
                 matmul_flops_per_s_end={str(t): v for t, v in throughput_end.items()},
@@ -150,26 +139,22 @@ def benchmark(models: Sequence[str] | None = None, rates: Sequence[int] = SAMPLE
         row["rtf_bound"] = detail["rtf_bound"] = flops_per_second / throughput[row["threads"]]
         detail["rtf_bound_local"] = flops_per_second / (1e9 * detail["matmul_gflops_local"])
 
-    memory_frame = (measure_memory(models, rates, memory_seconds, memory_block, memory_workers,
+    memory_frame = (measure_memory(models, rates, memory_seconds, settings.table_block, settings.memory_workers,
                                    memory_cap_mb, say, memory_stream_seconds)
-                    if memory else measure_memory([], rates))
+                    if settings.memory else measure_memory([], rates))
     rows = _rows_frame(records, COLUMNS)
     detail_frame = _rows_frame(details, DETAIL_COLUMNS)
     _attach_memory(rows, detail_frame, memory_frame)
     info.update(load_average_end=load_average(), total_s=round(time.perf_counter() - started, 1),
-                parameters={"models": models, "rates": list(rates), "blocks": list(blocks),
-                            "offline_seconds": offline_seconds, "streaming_seconds": streaming_seconds,
-                            "repeats": repeats, "offline_threads": offline_threads,
-                            "streaming_threads": stream_threads, "memory": memory,
-                            "memory_seconds": list(memory_seconds), "memory_block": memory_block,
-                            "memory_stream_seconds": list(memory_stream_seconds or memory_seconds),
-                            "offline_budget_s": offline_budget_s, "offline_max_pass_s": offline_max_pass_s,
-                            "memory_workers": memory_workers})
+                parameters={**settings.to_dict(), "models": models, "offline_threads": offline_threads,
+                            "streaming_threads": stream_threads,
+                            "memory_stream_seconds": list(memory_stream_seconds or memory_seconds)})
     return EfficiencyResult(rows, detail_frame, memory_frame, info)
 
 
 def measure_memory(models: Sequence[str], rates: Sequence[int],
-                   memory_seconds: Sequence[float] = MEMORY_SECONDS, memory_block: int = TABLE_BLOCK,
+                   memory_seconds: Sequence[float] = DEFAULTS.memory_seconds,
+                   memory_block: int = DEFAULTS.table_block,
                    workers: int = 1, cap_mb: float | None = None,
                    say: Callable[..., None] = lambda *a, **k: None,
                    streaming_seconds: Sequence[float] | None = None) -> Any:

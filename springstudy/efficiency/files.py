@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from springstudy.efficiency.benchmark import TABLE_BLOCK, EfficiencyResult, _model_order
+from springstudy.efficiency.benchmark import EfficiencyResult, _model_order
+from springstudy.efficiency.settings import DEFAULTS
 from springstudy.efficiency.table11 import THESIS_TABLE11, _rate_tag, table11, table11_markdown
 
 
@@ -47,7 +48,7 @@ def plot_rtf_vs_block(rows: Any, threads: int = 1) -> Any:
     return fig
 
 
-def plot_rtf_vs_params(rows: Any, block: int = TABLE_BLOCK) -> Any:
+def plot_rtf_vs_params(rows: Any, block: int = DEFAULTS.table_block) -> Any:
     """RTF against parameters: offline (1 thread), streaming at ``block``, the thesis's RTF."""
     import matplotlib.pyplot as plt
 

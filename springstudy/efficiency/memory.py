@@ -17,12 +17,6 @@ from springstudy.models import build
 from springstudy.streaming import Streamer
 
 
-#: Input lengths (seconds) whose peak memory is measured offline, and after which the
-#: streaming peak is read (streaming memory must not grow between them).
-MEMORY_SECONDS = (10.0, 60.0)
-MEMORY_STREAM_SECONDS = (10.0, 30.0)
-#: Memory subprocesses run at once (within ``MEMORY_CAP_SHARE`` of the free memory).
-MEMORY_WORKERS = 2
 #: Bytes per MB in every memory column (decimal, as the thesis prints MB and GB).
 BYTES_PER_MB = 1e6
 #: Share of the memory available at the start that concurrent memory subprocesses may plan to use.

@@ -7,8 +7,9 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from springstudy.efficiency.benchmark import TABLE_BLOCK, _model_order
-from springstudy.efficiency.timing import MATMUL_SIZE, OFFLINE_SECONDS, REPEATS, STREAMING_SECONDS
+from springstudy.efficiency.benchmark import _model_order
+from springstudy.efficiency.settings import DEFAULTS
+from springstudy.efficiency.timing import MATMUL_SIZE
 
 
 # --------------------------------------------------------------------------------------------
@@ -57,7 +58,7 @@ def _rate_tag(rate: int) -> str:
     return f"{rate // 1000}k"
 
 
-def table11(rows: Any, block: int = TABLE_BLOCK, details: Any | None = None) -> Any:
+def table11(rows: Any, block: int = DEFAULTS.table_block, details: Any | None = None) -> Any:
     """Our Table 11 beside the thesis's: one row per model, columns per sample rate.
 
     Per rate: offline RTF on one thread and on all threads (``offline_seconds`` input), the
@@ -121,7 +122,7 @@ def _fmt_mb(value: Any) -> str:
     return f"{value / 1000:.2f} GB" if value >= 1000 else f"{value:.0f} MB" if value >= 10 else f"{value:.1f} MB"
 
 
-def table11_markdown(table: Any, info: dict[str, Any] | None = None, block: int = TABLE_BLOCK,
+def table11_markdown(table: Any, info: dict[str, Any] | None = None, block: int = DEFAULTS.table_block,
                      memory: Any | None = None) -> str:
     """Table 11 as Markdown, one table per sample rate, the thesis's values beside ours.
 
@@ -133,10 +134,10 @@ def table11_markdown(table: Any, info: dict[str, Any] | None = None, block: int 
         params = info.get("parameters", {})
         tp = info.get("matmul_flops_per_s", {})
         lines.append(
-            f"Offline: one pass over {params.get('offline_seconds', OFFLINE_SECONDS):g} s (batch 1), warm-up, "
-            f"median of up to {params.get('repeats', REPEATS)} passes; streaming: blocks of {block} through "
-            f"`Streamer`, 1 thread, median of {params.get('repeats', REPEATS)} × "
-            f"{params.get('streaming_seconds', STREAMING_SECONDS):g} s. Bound: FLOPs per second of audio / {float(tp.get('1', math.nan)) / 1e9:.1f} GFLOP/s "
+            f"Offline: one pass over {params.get('offline_seconds', DEFAULTS.offline_seconds):g} s (batch 1), warm-up, "
+            f"median of up to {params.get('repeats', DEFAULTS.repeats)} passes; streaming: blocks of {block} through "
+            f"`Streamer`, 1 thread, median of {params.get('repeats', DEFAULTS.repeats)} × "
+            f"{params.get('streaming_seconds', DEFAULTS.streaming_seconds):g} s. Bound: FLOPs per second of audio / {float(tp.get('1', math.nan)) / 1e9:.1f} GFLOP/s "
             f"(float32 {info.get('matmul_size', MATMUL_SIZE)}² `torch.mm`, 1 thread, the highest of this run; "
             f"\"at run's throughput\": the throughput measured between the row's own repeats). Memory: peak "
             f"RSS above the loaded model, fresh subprocess. Load average (1, 5, 15 min) at start "
@@ -182,7 +183,7 @@ def table11_markdown(table: Any, info: dict[str, Any] | None = None, block: int 
     return "\n".join(lines) + "\n"
 
 
-def reading(rows: Any, memory: Any | None = None, block: int = TABLE_BLOCK,
+def reading(rows: Any, memory: Any | None = None, block: int = DEFAULTS.table_block,
             target_ratio: float = 3.0, memory_limit_mb: float = 200.0, details: Any | None = None) -> str:
     """One paragraph that reads the measured rows against the real-time and bound targets.
 
@@ -246,7 +247,7 @@ def reading(rows: Any, memory: Any | None = None, block: int = TABLE_BLOCK,
     return " ".join(parts)
 
 
-def thesis_reading(rows: Any, memory: Any | None = None, block: int = TABLE_BLOCK) -> str:
+def thesis_reading(rows: Any, memory: Any | None = None, block: int = DEFAULTS.table_block) -> str:
     """How our measurements read against the thesis's Table 11, per sample rate."""
     thesis = thesis_table11().set_index("model")
     parts = []

@@ -6,31 +6,22 @@ import math
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from springstudy.efficiency.settings import DEFAULTS
 from springstudy.streaming import Streamer
 
 
-#: Offline input length (seconds), the thesis's whole-file method on one item.
-OFFLINE_SECONDS = 10.0
 #: Input of the probe pass that predicts a long offline pass's time (seconds).
 PROBE_SECONDS = 0.5
-#: Audio timed per streaming repeat (seconds).
-STREAMING_SECONDS = 1.0
 #: Audio streamed untimed before the timed repeats (seconds), at least ``MIN_WARMUP_BLOCKS``.
 WARMUP_SECONDS = 0.1
 MIN_WARMUP_BLOCKS = 4
-#: Timed repeats per measurement (the median is reported).
-REPEATS = 3
-#: Seconds of timed offline passes per model and thread count (a slower model gets fewer).
-OFFLINE_BUDGET_S = 3.0
-#: Longest one offline pass may take (s); a slower one runs on a shorter input, stated.
-OFFLINE_MAX_PASS_S = 3.0
 #: Side of the square float32 matrices whose product measures the machine's throughput.
 MATMUL_SIZE = 512
 #: Products timed for the throughput (median), after ``MATMUL_WARMUP`` untimed ones.
@@ -125,8 +116,8 @@ def noise_signal(samples: int, seed: int = 0) -> torch.Tensor:
     return SIGNAL_AMPLITUDE * torch.randn(1, 1, samples, generator=gen)
 
 
-def offline_rtf(model: nn.Module, sample_rate: int, seconds: float = OFFLINE_SECONDS,
-                repeats: int = REPEATS, threads: int = 1, warmup: int = 1,
+def offline_rtf(model: nn.Module, sample_rate: int, seconds: float = DEFAULTS.offline_seconds,
+                repeats: int = DEFAULTS.repeats, threads: int = 1, warmup: int = 1,
                 budget_s: float | None = None, max_pass_s: float | None = None,
                 alongside: Callable[[], float] | None = None) -> Timing:
     """RTF of one forward pass over a single ``seconds`` input (thesis eq. 4.1, batch 1).
@@ -160,7 +151,7 @@ def offline_rtf(model: nn.Module, sample_rate: int, seconds: float = OFFLINE_SEC
 
 
 def streaming_rtf(model: nn.Module, sample_rate: int, block: int,
-                  seconds: float = STREAMING_SECONDS, repeats: int = REPEATS, threads: int = 1,
+                  seconds: float = DEFAULTS.streaming_seconds, repeats: int = DEFAULTS.repeats, threads: int = 1,
                   warmup_seconds: float = WARMUP_SECONDS,
                   alongside: Callable[[], float] | None = None) -> Timing:
     """RTF of streaming ``seconds`` of audio in blocks of ``block`` samples through a Streamer.
@@ -187,17 +178,3 @@ def streaming_rtf(model: nn.Module, sample_rate: int, block: int,
                 process(b)
 
         return timed_repeats(stream, repeats, audio, alongside)
-
-
-def thread_counts(values: Iterable[str | int | None]) -> list[int | None]:
-    """Parse thread counts: integers, or ``all``/None for every core."""
-    out: list[int | None] = []
-    for v in values:
-        if v is None or (isinstance(v, str) and v.lower() == "all"):
-            out.append(None)
-        else:
-            n = int(v)
-            if n < 1:
-                raise ValueError(f"thread counts must be >= 1, not {n}")
-            out.append(n)
-    return out
