@@ -29,7 +29,8 @@ import pandas as pd
 import torch
 
 from springstudy.bounds import BoundCache, bound_length
-from springstudy.evaluate import load_split_tensors, model_predictor, score_predictor
+from springstudy.data.tensors import load_split_tensors
+from springstudy.evaluate import model_predictor, score_predictor
 from springstudy.train import TrainConfig, train
 
 #: The candidates compared in the README ("Training recipes"), as TrainConfig fields.

@@ -136,7 +136,9 @@ def estimate_device_ir(data: str | Path, split_file: str | Path | None = None, s
     Raises :class:`DeviceIRError` naming the folder or file when the data cannot be used.
     """
     from springstudy.baselines import LINEAR_IR_REGULARISATION
-    from springstudy.evaluate import DEFAULT_SEED, EvaluationError, build_baselines, load_split_tensors
+    from springstudy.data import DatasetError
+    from springstudy.data.tensors import load_split_tensors
+    from springstudy.evaluate import DEFAULT_SEED, build_baselines
 
     data = Path(data)
     if not data.exists():
@@ -147,7 +149,7 @@ def estimate_device_ir(data: str | Path, split_file: str | Path | None = None, s
     regularisation = LINEAR_IR_REGULARISATION if regularisation is None else float(regularisation)
     try:
         splits, rate, record = load_split_tensors(data, split_file, seed, split_method, ("train",))
-    except EvaluationError as err:
+    except DatasetError as err:
         raise DeviceIRError(f"cannot estimate the device IR: {err}") from None
     if sample_rate is not None and rate != int(sample_rate):
         raise DeviceIRError(f"{data} is at {rate} Hz, the models at {sample_rate} Hz")

@@ -20,14 +20,14 @@ Outputs (paths chosen by the caller; the study's notebooks use these):
   the Markdown puts the thesis's published numbers beside ours (printed and relabelled);
 * ``reports/metrics/*.json``: the summary means and bounds per model, for ``dvc metrics``.
 
-The command line (``springstudy evaluate``) is declared in :mod:`springstudy.evaluate_command`.
+The command line (``springstudy evaluate``) is declared in :mod:`springstudy.cli.evaluate`.
 """
 
 from __future__ import annotations
 
 from springstudy.evaluate.scoring import (DEFAULT_BATCH_SIZE, DEFAULT_EXAMPLES, DEFAULT_SEED,
                                           EvaluationError, REFERENCE_BASELINES, Scored,
-                                          build_baselines, load_split_tensors, model_predictor,
+                                          build_baselines, model_predictor,
                                           pick_examples, score_predictor)
 from springstudy.evaluate.runs import (check_test_split, common_source, find_runs,
                                        resolve_in_project, run_data_source, score_runs)
@@ -47,7 +47,7 @@ __all__ = ["BASELINE_TABLE_STEM", "DATASET_TABLES", "DEFAULT_BATCH_SIZE", "DEFAU
     "EvaluationError", "Interval", "METRIC_HEADINGS", "REFERENCE_BASELINES", "SUMMARY_METRICS",
     "Scored", "TABLE_METRICS", "all_items", "bootstrap_ci", "bootstrap_means", "build_baselines",
     "check_test_split", "combined_summary", "common_source", "evaluate", "evaluate_baselines",
-    "find_runs", "load_split_tensors", "mark_best", "markdown_table", "metrics_record",
+    "find_runs", "mark_best", "markdown_table", "metrics_record",
     "model_predictor", "paired_difference", "paired_verdict", "pick_examples", "plot_predictions",
     "resolve_in_project", "results_markdown", "run_data_source", "score_predictor", "score_runs",
     "silence_verdict", "summarise", "thesis_markdown", "write_metrics", "write_table"]

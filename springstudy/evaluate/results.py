@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 
 from springstudy.baselines import CLOSED_FORM_BASELINES, LINEAR_IR_REGULARISATION, TCN_BASELINE_STEPS
+from springstudy.data.tensors import load_split_tensors
 from springstudy.evaluate.runs import check_test_split, score_runs
 from springstudy.evaluate.scoring import (DEFAULT_BATCH_SIZE, DEFAULT_EXAMPLES, DEFAULT_SEED, EvaluationError,
-                                          REFERENCE_BASELINES, Scored, build_baselines, load_split_tensors,
+                                          REFERENCE_BASELINES, Scored, build_baselines,
                                           pick_examples, score_predictor)
 from springstudy.evaluate.stats import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, SUMMARY_METRICS, mark_best,
                                         summarise)
@@ -55,7 +56,7 @@ def evaluate(data: str | Path, runs: Mapping[str, Path] | None = None, split_fil
     the seeded ``make_splits(seed, split_method)``; the training split is loaded only when a
     baseline needs fitting (Linear IR, level-matched Noise ceiling) and for the bounds
     (:mod:`springstudy.bounds`), and kept as ``Evaluation.train``. ``preloaded`` (the return
-    value of :func:`load_split_tensors`) skips loading. Example items for Fig 15 are drawn from
+    value of :func:`springstudy.data.tensors.load_split_tensors`) skips loading. Example items for Fig 15 are drawn from
     ``seed``.
     """
     splits, rate, record = preloaded or load_split_tensors(data, split_file, seed, split_method, ("train", "test"))

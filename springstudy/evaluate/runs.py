@@ -106,7 +106,7 @@ def score_runs(runs: Mapping[str, Path], split: Any, sample_rate: int | None = N
     return scored
 
 
-# --- what the command line needs (springstudy.evaluate_command) ----------------------------
+# --- what the command line needs (springstudy.cli.evaluate) --------------------------------
 
 def resolve_in_project(value: str | None) -> Path | None:
     """A path as given, or relative to the project root if it only exists there."""

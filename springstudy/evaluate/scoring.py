@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,27 +29,6 @@ REFERENCE_BASELINES = ("Naive", "Silence", "Linear IR")
 
 class EvaluationError(SpringStudyError, ValueError):
     """Evaluation cannot run as asked (no runs, runs on different test splits, bad data)."""
-
-
-# --- data -----------------------------------------------------------------------------------
-
-def load_split_tensors(data: str | Path, split_file: str | Path | None = None, seed: int = DEFAULT_SEED,
-                       split_method: str = "random", names: Sequence[str] = ("train", "test"),
-                       ) -> tuple[dict[str, Any], int, dict[str, Any]]:
-    """Open ``data`` and preload the named splits as :class:`~springstudy.data.tensors.SplitTensors`.
-
-    The split comes from ``split_file`` (checked against the dataset) or, without one, from
-    ``make_splits(pairs, seed, split_method)``, the trainer's own rule. Each item gets the
-    trainer's ``RemoveDC`` and ``NormalisePair`` (one gain for dry and wet), whole, uncropped.
-    Returns (splits, sample rate, split record).
-    """
-    from springstudy.data import DatasetError
-    from springstudy.data.tensors import load_split_tensors as load
-
-    try:
-        return load(data, split_file, seed, split_method, names)
-    except DatasetError as err:
-        raise EvaluationError(str(err)) from err
 
 
 # --- scoring --------------------------------------------------------------------------------
