@@ -82,207 +82,259 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
     bypass ``config.data``; ``resume`` continues from ``last.pt``; ``on_step(step, loss)`` is
     called after every optimiser step (tests use it to interrupt a run).
     """
-    from springstudy.models import build
-
     rank, world = _distributed()
-    is_main = rank == 0
     if config.threads:
         torch.set_num_threads(config.threads)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    Path(config.out).mkdir(parents=True, exist_ok=True)
     _seed_everything(config.seed)
-    device = _device(config, rank)
-
-    split_record = None
-    if splits is None:
-        splits, sample_rate, split_record = load_splits(config)
-        if is_main:
-            write_json_atomic(out / "split.json", split_record)
-    elif sample_rate is None:
-        raise TrainingError("train(): give sample_rate with splits")
-    train_set, val_set = splits["train"], splits["validation"]
-    n_train = len(train_set.ids)
-    crop = None if config.crop_seconds is None else int(round(config.crop_seconds * sample_rate))
-    context = 0 if crop is None else int(round(config.crop_context_seconds * sample_rate))
-    _check_sampling(config.crop_sampling)
-    if config.recurrent_init not in RECURRENT_INITS:
-        raise TrainingError(f"recurrent_init must be one of {', '.join(RECURRENT_INITS)}, not {config.recurrent_init!r}")
-    if context < 0:
-        raise TrainingError(f"crop_context_seconds must be >= 0, not {config.crop_context_seconds}")
-    shortest = min(crop or train_set.dry.shape[-1], train_set.dry.shape[-1], val_set.dry.shape[-1])
-    if config.alpha < 1.0 and shortest <= max(MRSTFT_FFT_SIZES) // 2:
-        raise TrainingError(f"crops or items of {shortest} samples are too short for the MR-STFT loss "
-                            f"(largest FFT {max(MRSTFT_FFT_SIZES)}): use crop_seconds > "
-                            f"{max(MRSTFT_FFT_SIZES) / 2 / sample_rate:.3f} s")
-
-    model = build(config.model, seed=config.seed, **config.model_overrides).to(device)
-    init_started, init_started_cpu = time.perf_counter(), time.process_time()
-    init_readout_esr = None if resume else _initialise(model, config, train_set, sample_rate)
-    init_seconds, init_cpu_seconds = time.perf_counter() - init_started, time.process_time() - init_started_cpu
-    n_params = sum(p.numel() for p in model.parameters())
-    net: torch.nn.Module = model
-    if world > 1:
-        # find_unused_parameters: GCN's last 1x1 mix feeds nothing (as in the reference code).
-        net = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=config.lr_factor, patience=config.lr_patience)
-    whitening = whitening_filter(train_set.dry, config.whiten_order) if config.time_term == "esr_white" else None
-    loss_fn = ThesisLoss(config.alpha, config.time_term, whitening).to(device)
-    # Each item's mean square target: an ESR over crops divides by it (metrics.crop_esr).
-    item_power = train_set.wet.double().pow(2).mean(dim=(1, 2)).float()
-
-    steps_per_epoch = math.ceil(n_train / config.batch_size)
-    limits = [s for s in (config.max_steps, None if config.max_epochs is None else config.max_epochs * steps_per_epoch)
-              if s is not None]
-    if not limits:
-        raise TrainingError("give max_steps or max_epochs")
-    total_steps = min(limits)
-    val_every = config.val_every or steps_per_epoch
-    state: dict[str, Any] = {"step": 0, "best_val": math.inf, "best_step": 0, "bad_validations": 0,
-                             "history": [], "train_seconds": 0.0, "train_cpu_seconds": 0.0, "train_samples": 0,
-                             "stopped": None, "init_readout_esr": init_readout_esr}
-    if init_readout_esr is not None:       # the least-squares readout is training time too
-        state.update(train_seconds=init_seconds, train_cpu_seconds=init_cpu_seconds)
-
+    run = _TrainingRun(config, splits, sample_rate, _device(config, rank), rank, world, resume)
     if resume:
-        ckpt = load_training_checkpoint(out / "last.pt")
-        if ckpt["model_name"] != config.model:
-            raise TrainingError(f"{out / 'last.pt'}: checkpoint of {ckpt['model_name']}, not {config.model}")
-        model.load_state_dict(ckpt["model_state"])
-        optimizer.load_state_dict(ckpt["optimizer_state"])
-        scheduler.load_state_dict(ckpt["scheduler_state"])
-        state.update(ckpt["train_state"])
+        run.restore()
+    run.start()
+    bar = tqdm(total=run.total_steps, initial=run.state["step"], desc=config.model, unit="step",
+               disable=not (progress and run.is_main))
+    run.net.train()
+    try:
+        while run.state["step"] < run.total_steps and run.state["stopped"] is None:
+            epoch, loss_value, out_of_time = run.optimiser_step()
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{loss_value:.4f}")
+            if on_step:
+                on_step(run.state["step"], loss_value)
+            run.after_step(epoch, loss_value, out_of_time)
+    finally:
+        bar.close()
+        if run.writer:
+            run.writer.close()
+    return run.finish()
+
+
+class _TrainingRun:
+    """One run in progress: its data, model, optimiser, schedule and state, driven by :func:`train`.
+
+    ``state`` is what ``last.pt`` keeps (step, best validation loss, history, clocks, why it
+    stopped), so a resumed run continues exactly where the saved one was.
+    """
+
+    def __init__(self, config: TrainConfig, splits: dict[str, SplitTensors] | None, sample_rate: int | None,
+                 device: torch.device, rank: int, world: int, resume: bool) -> None:
+        from springstudy.models import build
+
+        self.config, self.device, self.rank, self.world = config, device, rank, world
+        self.is_main = rank == 0
+        self.out = out = Path(config.out)
+        if splits is None:
+            splits, sample_rate, split_record = load_splits(config)
+            if self.is_main:
+                write_json_atomic(out / "split.json", split_record)
+        elif sample_rate is None:
+            raise TrainingError("train(): give sample_rate with splits")
+        self.sample_rate = sample_rate
+        self.train_set, self.val_set = splits["train"], splits["validation"]
+        train_set = self.train_set
+        self.n_train = len(train_set.ids)
+        self.crop = crop = None if config.crop_seconds is None else int(round(config.crop_seconds * sample_rate))
+        self.context = context = 0 if crop is None else int(round(config.crop_context_seconds * sample_rate))
+        self._check(crop, context)
+
+        self.model = model = build(config.model, seed=config.seed, **config.model_overrides).to(device)
+        init_started, init_started_cpu = time.perf_counter(), time.process_time()
+        self.init_readout_esr = init_readout_esr = None if resume else _initialise(model, config, train_set,
+                                                                                   sample_rate)
+        init_seconds, init_cpu_seconds = time.perf_counter() - init_started, time.process_time() - init_started_cpu
+        self.n_params = sum(p.numel() for p in model.parameters())
+        self.net: torch.nn.Module = model
+        if world > 1:
+            # find_unused_parameters: GCN's last 1x1 mix feeds nothing (as in the reference code).
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=config.lr_factor,
+                                                                    patience=config.lr_patience)
+        whitening = whitening_filter(train_set.dry, config.whiten_order) if config.time_term == "esr_white" else None
+        self.loss_fn = ThesisLoss(config.alpha, config.time_term, whitening).to(device)
+        # Each item's mean square target: an ESR over crops divides by it (metrics.crop_esr).
+        self.item_power = train_set.wet.double().pow(2).mean(dim=(1, 2)).float()
+
+        self.steps_per_epoch = math.ceil(self.n_train / config.batch_size)
+        limits = [s for s in (config.max_steps,
+                              None if config.max_epochs is None else config.max_epochs * self.steps_per_epoch)
+                  if s is not None]
+        if not limits:
+            raise TrainingError("give max_steps or max_epochs")
+        self.total_steps = min(limits)
+        self.val_every = config.val_every or self.steps_per_epoch
+        self.state: dict[str, Any] = {"step": 0, "best_val": math.inf, "best_step": 0, "bad_validations": 0,
+                                      "history": [], "train_seconds": 0.0, "train_cpu_seconds": 0.0,
+                                      "train_samples": 0, "stopped": None, "init_readout_esr": init_readout_esr}
+        if init_readout_esr is not None:       # the least-squares readout is training time too
+            self.state.update(train_seconds=init_seconds, train_cpu_seconds=init_cpu_seconds)
+        self.writer = None
+
+    def _check(self, crop: int | None, context: int) -> None:
+        """Refuse settings that cannot train: unknown crop sampling or start, negative context,
+        crops or items too short for the MR-STFT loss."""
+        config = self.config
+        _check_sampling(config.crop_sampling)
+        if config.recurrent_init not in RECURRENT_INITS:
+            raise TrainingError(f"recurrent_init must be one of {', '.join(RECURRENT_INITS)}, "
+                                f"not {config.recurrent_init!r}")
+        if context < 0:
+            raise TrainingError(f"crop_context_seconds must be >= 0, not {config.crop_context_seconds}")
+        shortest = min(crop or self.train_set.dry.shape[-1], self.train_set.dry.shape[-1],
+                       self.val_set.dry.shape[-1])
+        if config.alpha < 1.0 and shortest <= max(MRSTFT_FFT_SIZES) // 2:
+            raise TrainingError(f"crops or items of {shortest} samples are too short for the MR-STFT loss "
+                                f"(largest FFT {max(MRSTFT_FFT_SIZES)}): use crop_seconds > "
+                                f"{max(MRSTFT_FFT_SIZES) / 2 / self.sample_rate:.3f} s")
+
+    def restore(self) -> None:
+        """Continue from ``last.pt``: weights, optimiser, schedule, state and the torch RNG."""
+        ckpt = load_training_checkpoint(self.out / "last.pt")
+        if ckpt["model_name"] != self.config.model:
+            raise TrainingError(f"{self.out / 'last.pt'}: checkpoint of {ckpt['model_name']}, not {self.config.model}")
+        self.model.load_state_dict(ckpt["model_state"])
+        self.optimizer.load_state_dict(ckpt["optimizer_state"])
+        self.scheduler.load_state_dict(ckpt["scheduler_state"])
+        self.state.update(ckpt["train_state"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         # A run that stopped at its step or epoch limit goes on when resumed with a higher one
         # (early stopping stays final).
-        if state["stopped"] in ("max_steps", "max_epochs", "max_cpu_seconds") and state["step"] < total_steps:
-            state["stopped"] = None
+        if self.state["stopped"] in ("max_steps", "max_epochs", "max_cpu_seconds") \
+                and self.state["step"] < self.total_steps:
+            self.state["stopped"] = None
 
-    def checkpoint(name: str) -> None:
-        if not is_main:
+    def checkpoint(self, name: str) -> None:
+        """Save the run as ``name`` (``last.pt`` or ``best.pt``) in the run folder (main rank only)."""
+        if not self.is_main:
             return
+        config = self.config
         save_atomic({
             "model_name": config.model,
             "model_overrides": dict(config.model_overrides),
-            "model_state": model.state_dict(),
-            "optimizer_state": optimizer.state_dict(),
-            "scheduler_state": scheduler.state_dict(),
-            "step": state["step"],
-            "epoch": state["step"] // steps_per_epoch,
-            "train_state": {k: v for k, v in state.items()},
+            "model_state": self.model.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+            "scheduler_state": self.scheduler.state_dict(),
+            "step": self.state["step"],
+            "epoch": self.state["step"] // self.steps_per_epoch,
+            "train_state": {k: v for k, v in self.state.items()},
             "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
                     "seed": config.seed},
             "config": dataclasses.asdict(config),
-            "sample_rate": int(sample_rate),
+            "sample_rate": int(self.sample_rate),
             "git_commit": git_commit(),
             "versions": {name: package_version(name) for name in REPORTED_PACKAGES},
-        }, out / name)
+        }, self.out / name)
 
-    writer = None
-    if is_main and config.tensorboard:
-        from torch.utils.tensorboard import SummaryWriter
+    def start(self) -> None:
+        """Open TensorBoard; on a fresh run save ``last.pt`` at once, and validate a fitted start
+        as step 0 (``best.pt`` keeps it if training makes it worse)."""
+        if self.is_main and self.config.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(out / "tensorboard"), purge_step=state["step"] or None)
-    if state["step"] == 0:
-        checkpoint("last.pt")      # a loadable last.pt exists from the start
-        if init_readout_esr is not None and config.validate:
-            # A fitted start is a model in its own right: validated as step 0, best.pt keeps it
-            # if training makes it worse.
-            val, val_esr = _validate(model, val_set, loss_fn, config, sample_rate, device)
-            state["history"].append({"step": 0, "epoch": 0, "train_loss": math.nan, "val_loss": val,
-                                     "val_esr": val_esr, "lr": config.lr, **_clock(state)})
-            state.update(best_val=val, best_step=0)
-            checkpoint("best.pt")
+            self.writer = SummaryWriter(str(self.out / "tensorboard"), purge_step=self.state["step"] or None)
+        if self.state["step"] == 0:
+            self.checkpoint("last.pt")      # a loadable last.pt exists from the start
+            if self.init_readout_esr is not None and self.config.validate:
+                val, val_esr = self.validate()
+                self.state["history"].append({"step": 0, "epoch": 0, "train_loss": math.nan, "val_loss": val,
+                                              "val_esr": val_esr, "lr": self.config.lr, **_clock(self.state)})
+                self.state.update(best_val=val, best_step=0)
+                self.checkpoint("best.pt")
 
-    bar = tqdm(total=total_steps, initial=state["step"], desc=config.model, unit="step",
-               disable=not (progress and is_main))
-    net.train()
-    try:
-        while state["step"] < total_steps and state["stopped"] is None:
-            step = state["step"]
-            epoch, position = divmod(step, steps_per_epoch)
-            order = epoch_order(config.seed, epoch, n_train)
-            items = order[position * config.batch_size:(position + 1) * config.batch_size]
-            dry, wet = crop_batch(train_set, items, crop, config.seed, epoch, context, config.crop_sampling)
-            dry, wet = dry[rank::world].to(device), wet[rank::world].to(device)
-            started, started_cpu = time.perf_counter(), time.process_time()
-            optimizer.zero_grad(set_to_none=True)
-            power = item_power[torch.as_tensor(items[rank::world])].to(device) if crop else None
-            loss = loss_fn(net(dry)[..., dry.shape[-1] - wet.shape[-1]:], wet, power)
-            if not torch.isfinite(loss):
-                bad = [train_set.ids[i] for i in items]
-                raise TrainingError(
-                    f"non-finite training loss ({loss.item()}) at step {step + 1} (epoch {epoch}), batch items "
-                    f"{', '.join(bad[:4])}{'…' if len(bad) > 4 else ''}; stopped, {out / 'last.pt'} keeps "
-                    f"step {_saved_step(out)}")
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            state["train_seconds"] += time.perf_counter() - started
-            state["train_cpu_seconds"] = state.get("train_cpu_seconds", 0.0) + time.process_time() - started_cpu
-            state["train_samples"] += int(wet.shape[0] * wet.shape[-1])
-            state["step"] = step + 1
-            loss_value = loss.item()
-            bar.update(1)
-            bar.set_postfix(epoch=epoch, loss=f"{loss_value:.4f}")
-            if writer:
-                writer.add_scalar("loss/train", loss_value, state["step"])
-            if on_step:
-                on_step(state["step"], loss_value)
-            out_of_time = config.max_cpu_seconds is not None and state["train_cpu_seconds"] >= config.max_cpu_seconds
+    def validate(self) -> tuple[float, float]:
+        """Validation loss and ESR of the model now."""
+        return _validate(self.model, self.val_set, self.loss_fn, self.config, self.sample_rate, self.device)
 
-            if not config.validate and (state["step"] % val_every == 0 or state["step"] == total_steps or out_of_time):
-                state["history"].append({"step": state["step"], "epoch": epoch, "train_loss": loss_value,
-                                         "val_loss": math.nan, "val_esr": math.nan,
-                                         "lr": optimizer.param_groups[0]["lr"], **_clock(state)})
-                checkpoint("last.pt")
-            elif state["step"] % val_every == 0 or state["step"] == total_steps or out_of_time:
-                val, val_esr = _validate(model, val_set, loss_fn, config, sample_rate, device)
-                if not math.isfinite(val):
-                    raise TrainingError(f"non-finite validation loss at step {state['step']}; "
-                                        f"{out / 'last.pt'} keeps step {_saved_step(out)}")
-                scheduler.step(val)
-                lr = optimizer.param_groups[0]["lr"]
-                state["history"].append({"step": state["step"], "epoch": epoch, "train_loss": loss_value,
-                                         "val_loss": val, "val_esr": val_esr, "lr": lr, **_clock(state)})
-                if val < state["best_val"]:
-                    state.update(best_val=val, best_step=state["step"], bad_validations=0)
-                    checkpoint("best.pt")
-                else:
-                    state["bad_validations"] += 1
-                    if state["bad_validations"] >= config.patience:
-                        state["stopped"] = "early_stopping"
-                if writer:
-                    writer.add_scalar("loss/validation", val, state["step"])
-                    writer.add_scalar("lr", lr, state["step"])
-                    _log_examples(writer, model, val_set, config, sample_rate, device, state["step"])
-                checkpoint("last.pt")
-            if out_of_time and state["stopped"] is None:
-                state["stopped"] = "max_cpu_seconds"
-                checkpoint("last.pt")
-                if not config.validate:
-                    state["best_step"] = state["step"]
-                    checkpoint("best.pt")
-    finally:
-        bar.close()
-        if writer:
-            writer.close()
-    if state["stopped"] is None:
-        state["stopped"] = "max_steps" if config.max_steps is not None and state["step"] >= config.max_steps \
-            else "max_epochs"
-        checkpoint("last.pt")
-        if not config.validate:
-            state["best_step"] = state["step"]
-            checkpoint("best.pt")
+    def optimiser_step(self) -> tuple[int, float, bool]:
+        """One optimiser step on the next batch of crops; returns its epoch, its loss and whether
+        the CPU-time budget is spent."""
+        config, state, step = self.config, self.state, self.state["step"]
+        epoch, position = divmod(step, self.steps_per_epoch)
+        order = epoch_order(config.seed, epoch, self.n_train)
+        items = order[position * config.batch_size:(position + 1) * config.batch_size]
+        dry, wet = crop_batch(self.train_set, items, self.crop, config.seed, epoch, self.context, config.crop_sampling)
+        dry, wet = dry[self.rank::self.world].to(self.device), wet[self.rank::self.world].to(self.device)
+        started, started_cpu = time.perf_counter(), time.process_time()
+        self.optimizer.zero_grad(set_to_none=True)
+        power = self.item_power[torch.as_tensor(items[self.rank::self.world])].to(self.device) if self.crop else None
+        loss = self.loss_fn(self.net(dry)[..., dry.shape[-1] - wet.shape[-1]:], wet, power)
+        if not torch.isfinite(loss):
+            bad = [self.train_set.ids[i] for i in items]
+            raise TrainingError(
+                f"non-finite training loss ({loss.item()}) at step {step + 1} (epoch {epoch}), batch items "
+                f"{', '.join(bad[:4])}{'…' if len(bad) > 4 else ''}; stopped, {self.out / 'last.pt'} keeps "
+                f"step {_saved_step(self.out)}")
+        loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        self.optimizer.step()
+        state["train_seconds"] += time.perf_counter() - started
+        state["train_cpu_seconds"] = state.get("train_cpu_seconds", 0.0) + time.process_time() - started_cpu
+        state["train_samples"] += int(wet.shape[0] * wet.shape[-1])
+        state["step"] = step + 1
+        loss_value = loss.item()
+        if self.writer:
+            self.writer.add_scalar("loss/train", loss_value, state["step"])
+        out_of_time = config.max_cpu_seconds is not None and state["train_cpu_seconds"] >= config.max_cpu_seconds
+        return epoch, loss_value, out_of_time
 
-    summary = _summary(config, model, val_set, state, n_params, sample_rate, device, out) if is_main else {}
-    if world > 1:
-        import torch.distributed as dist
+    def after_step(self, epoch: int, loss_value: float, out_of_time: bool) -> None:
+        """What follows a step: at a check, record the history and validate (schedule, best.pt,
+        early stopping, TensorBoard); save last.pt; stop once the CPU-time budget is spent."""
+        config, state = self.config, self.state
+        check = state["step"] % self.val_every == 0 or state["step"] == self.total_steps or out_of_time
+        if not config.validate and check:
+            state["history"].append({"step": state["step"], "epoch": epoch, "train_loss": loss_value,
+                                     "val_loss": math.nan, "val_esr": math.nan,
+                                     "lr": self.optimizer.param_groups[0]["lr"], **_clock(state)})
+            self.checkpoint("last.pt")
+        elif check:
+            val, val_esr = self.validate()
+            if not math.isfinite(val):
+                raise TrainingError(f"non-finite validation loss at step {state['step']}; "
+                                    f"{self.out / 'last.pt'} keeps step {_saved_step(self.out)}")
+            self.scheduler.step(val)
+            lr = self.optimizer.param_groups[0]["lr"]
+            state["history"].append({"step": state["step"], "epoch": epoch, "train_loss": loss_value,
+                                     "val_loss": val, "val_esr": val_esr, "lr": lr, **_clock(state)})
+            if val < state["best_val"]:
+                state.update(best_val=val, best_step=state["step"], bad_validations=0)
+                self.checkpoint("best.pt")
+            else:
+                state["bad_validations"] += 1
+                if state["bad_validations"] >= config.patience:
+                    state["stopped"] = "early_stopping"
+            if self.writer:
+                self.writer.add_scalar("loss/validation", val, state["step"])
+                self.writer.add_scalar("lr", lr, state["step"])
+                _log_examples(self.writer, self.model, self.val_set, config, self.sample_rate, self.device,
+                              state["step"])
+            self.checkpoint("last.pt")
+        if out_of_time and state["stopped"] is None:
+            state["stopped"] = "max_cpu_seconds"
+            self._final_checkpoints()
 
-        dist.barrier()
-    return RunResult(summary=summary, model=model, history=state["history"])
+    def _final_checkpoints(self) -> None:
+        self.checkpoint("last.pt")
+        if not self.config.validate:
+            self.state["best_step"] = self.state["step"]
+            self.checkpoint("best.pt")
+
+    def finish(self) -> RunResult:
+        """Say why the run stopped, save it, and write ``summary.json`` (main rank)."""
+        state, config = self.state, self.config
+        if state["stopped"] is None:
+            state["stopped"] = "max_steps" if config.max_steps is not None and state["step"] >= config.max_steps \
+                else "max_epochs"
+            self._final_checkpoints()
+        summary = (_summary(config, self.model, self.val_set, state, self.n_params, self.sample_rate, self.device,
+                            self.out) if self.is_main else {})
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+        return RunResult(summary=summary, model=self.model, history=state["history"])
 
 
 def _initialise(model: torch.nn.Module, config: TrainConfig, train_set: SplitTensors,
