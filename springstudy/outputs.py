@@ -1,4 +1,5 @@
-"""Small file helpers shared by every stage: atomic writes, so an interrupted run loses nothing."""
+"""Every file the study writes goes through here: bytes, JSON, CSV and figures, each written
+atomically (a temporary file, then a rename), so an interrupted run loses nothing."""
 
 from __future__ import annotations
 
@@ -81,3 +82,21 @@ def atomic_folder(out: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 120, close: bool = False) -> Path:
+    """Save a matplotlib figure as PNG atomically (rendered in memory, then renamed into place;
+    folders made); returns the path.
+
+    ``close=True`` closes it afterwards, so a notebook that shows the saved file does not also
+    show the open figure."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    write_bytes_atomic(path, buffer.getvalue())
+    return Path(path)

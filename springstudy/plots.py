@@ -1,19 +1,15 @@
 """Figures shared by the notebooks (each function returns a matplotlib Figure; saving is the
-caller's, through :func:`save_figure`)."""
+caller's, through :func:`springstudy.outputs.save_figure`)."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
-
-from springstudy.outputs import write_bytes_atomic  # noqa: E402
 
 
 def plot_training_curves(history: Sequence[dict[str, Any]], title: str = "") -> plt.Figure:
@@ -66,16 +62,3 @@ def plot_learning_curves(histories: Mapping[str, Sequence[dict[str, Any]]], titl
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
-
-
-def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 120, close: bool = False) -> Path:
-    """Save ``fig`` as PNG atomically (rendered in memory, then renamed into place; folders made).
-
-    ``close=True`` closes it afterwards, so a notebook that shows the saved file does not also
-    show the open figure."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi)
-    if close:
-        plt.close(fig)
-    write_bytes_atomic(path, buffer.getvalue())
-    return Path(path)

@@ -1,4 +1,5 @@
-"""The thesis's published test results (Tables 8, 9 and 10) as data, and their corrected reading.
+"""The thesis's printed numbers as data: its test results (Tables 8, 9 and 10) with their corrected
+reading, and its efficiency table (Table 11, :data:`THESIS_TABLE11`).
 
 Transcribed from the thesis text (seed ``000``, §4.1.1 and §4.1.2), with the thesis's own
 column headings. Parameter counts are the printed ones ("3.15·10^4", "31.5k" -> 31500).
@@ -156,3 +157,34 @@ def relabelling_check(table: ThesisTable) -> dict[str, float | bool | None]:
         "power_cv": float(power.std(ddof=1) / power.mean()),
         "mse_ge_mae2": bool((corrected["mse"] >= corrected["mae"] ** 2).all()) if table.mislabelled else None,
     }
+
+
+@dataclass(frozen=True)
+class ThesisEfficiency:
+    """One row of thesis Table 11 as printed (RTF; CL converted to MB; None where "-"/blank)."""
+
+    model: str
+    params: int
+    rtf_48k: float | None
+    cl_48k_mb: float | None
+    rtf_16k: float | None
+    cl_16k_mb: float | None
+
+
+#: Thesis Table 11 (§4.2; "CPU Intel i7, 16 GB", whole-file inference), transcribed from the
+#: thesis text. GB and MB read as decimal (1 GB = 1000 MB). The text beside the table quotes
+#: WaveNet-18 at 16 kHz as 0.438 and WaveNet-24 as 0.157 (the table prints 0.479 and 0.161),
+#: and calls WaveNet-24 the fastest at 16 kHz although LSTM-96 (0.036) and TCN-4000 (0.091)
+#: print lower; the table's values are the ones kept here.
+THESIS_TABLE11: tuple[ThesisEfficiency, ...] = (
+    ThesisEfficiency("GCN-2500", 26_400, 0.713, 3580.0, None, None),
+    ThesisEfficiency("GCN-250", 65_600, 0.059, 1480.0, 0.176, 187.0),
+    ThesisEfficiency("LSTM-cs-32", 17_100, 0.665, 756.0, None, None),
+    ThesisEfficiency("LSTM-cs-96", 75_200, 1.349, 2230.0, 0.422, 297.0),
+    ThesisEfficiency("LSTM-96", 38_100, None, None, 0.036, 99.0),
+    ThesisEfficiency("TCN-4000", 62_900, 1.114, 2980.0, 0.091, 764.0),
+    ThesisEfficiency("TCN-1800", 31_500, 0.606, 2980.0, 0.185, 396.0),
+    ThesisEfficiency("WaveNet-10", 18_600, 0.851, 3820.0, None, None),
+    ThesisEfficiency("WaveNet-18", 33_400, 1.411, 6670.0, 0.479, 6770.0),
+    ThesisEfficiency("WaveNet-24", 44_600, 1.810, 8980.0, 0.161, 8980.0),
+)

@@ -164,7 +164,7 @@ def test_figure_15(tmp_path):
     assert len(fig.axes) == 4
     import matplotlib.pyplot as plt
 
-    from springstudy.plots import save_figure
+    from springstudy.outputs import save_figure
 
     assert save_figure(fig, tmp_path / "fig15.png", close=True).stat().st_size > 0
     assert not plt.fignum_exists(fig.number)          # closed

@@ -22,11 +22,11 @@ from springstudy.data.overview import (  # noqa: E402
     pick_examples,
     plot_spectrogram_pairs,
     plot_waveform_pairs,
-    save_figure,
     snr_db,
     write_table,
 )
 from springstudy.nbtools import unstripped_cells  # noqa: E402
+from springstudy.outputs import save_figure  # noqa: E402
 
 SR = 16_000
 

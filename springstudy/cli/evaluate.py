@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> None:
     from springstudy.baselines import LINEAR_IR_REGULARISATION
     from springstudy.metrics import DEFAULT_PRE_EMPHASIS
     from springstudy.outputs import write_bytes_atomic
-    from springstudy.plots import save_figure
+    from springstudy.outputs import save_figure
     from springstudy.thesis_tables import TABLE_FOR_DATASET
 
     resamples = ev.DEFAULT_RESAMPLES if args.resamples is None else args.resamples

@@ -26,7 +26,6 @@ import pandas as pd
 from springstudy.data.datasets import SpringPairs
 from springstudy.data.formats import SPRINGSET_FADE_SECONDS
 from springstudy.outputs import write_bytes_atomic, write_csv_atomic
-from springstudy.plots import save_figure  # noqa: F401 - re-exported for the overview notebook
 
 #: Frame length of the SNR noise estimate (s); long enough for a stable power, short enough
 #: to find the quiet stretches of a 2-5 s note.

@@ -51,8 +51,8 @@ from springstudy.efficiency.timing import (LOCAL_MATMUL_REPEATS, MATMUL_REPEATS,
 from springstudy.efficiency.memory import BYTES_PER_MB, MEMORY_CAP_SHARE, MemoryMeasurement, peak_memory
 from springstudy.efficiency.benchmark import (COLUMNS, DETAIL_COLUMNS, MEMORY_COLUMNS, EfficiencyResult, benchmark,
                                               measure_memory)
-from springstudy.efficiency.table11 import (THESIS_TABLE11, ThesisEfficiency, reading, table11, table11_markdown,
-                                            thesis_reading, thesis_table11)
+from springstudy.efficiency.table11 import reading, table11, table11_markdown, thesis_reading, thesis_table11
+from springstudy.thesis_tables import THESIS_TABLE11, ThesisEfficiency
 from springstudy.efficiency.files import (FIGURE_FILES, TABLE_FILES, plot_rtf_vs_block, plot_rtf_vs_params,
                                           write_efficiency)
 

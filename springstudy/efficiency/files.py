@@ -113,7 +113,7 @@ def write_efficiency(result: EfficiencyResult, tables_dir: str | Path,
     if figures_dir is not None:
         import matplotlib.pyplot as plt
 
-        from springstudy.plots import save_figure
+        from springstudy.outputs import save_figure
 
         for key, plot in (("block", plot_rtf_vs_block), ("params", plot_rtf_vs_params)):
             fig = plot(result.rows)

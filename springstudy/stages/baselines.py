@@ -22,7 +22,7 @@ from springstudy.baselines import ir_error_db, plot_linear_ir
 from springstudy.evaluate.stats import paired_verdict, silence_verdict
 from springstudy.metrics import esr
 from springstudy.outputs import write_bytes_atomic
-from springstudy.plots import save_figure
+from springstudy.outputs import save_figure
 from springstudy.thesis_tables import TABLE8
 
 

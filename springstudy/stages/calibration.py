@@ -16,7 +16,7 @@ from typing import Any
 import soundfile as sf
 
 from springstudy.data import calibration as cal
-from springstudy.plots import save_figure
+from springstudy.outputs import save_figure
 
 
 @dataclass

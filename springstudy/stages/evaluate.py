@@ -21,7 +21,7 @@ import pandas as pd
 from springstudy import bounds as bd
 from springstudy import evaluate as ev
 from springstudy.outputs import write_bytes_atomic
-from springstudy.plots import save_figure
+from springstudy.outputs import save_figure
 from springstudy.thesis_tables import TABLE_FOR_DATASET, corrected_reading, relabelling_check
 
 

@@ -21,7 +21,7 @@ from springstudy.features import (DESCRIPTORS, BassShare, FeatureParams, bass_sh
                                   descriptor_summary, descriptor_table, dry_wet_reading, group_column,
                                   plot_descriptors, table_meta, true_bass_share, write_descriptor_table,
                                   write_summary)
-from springstudy.plots import save_figure
+from springstudy.outputs import save_figure
 
 #: Half a semitone, in semitones: a pitch estimate this close to another names the same note.
 HALF_SEMITONE = 0.5

@@ -21,7 +21,7 @@ from springstudy.data import open_dataset
 from springstudy.data.overview import (overview_table, pick_examples, plot_spectrogram_pairs, plot_waveform_pairs,
                                        write_table)
 from springstudy.data.splits import make_splits, write_split_file
-from springstudy.plots import save_figure
+from springstudy.outputs import save_figure
 
 #: File stem and title of each dataset's overview table (thesis Tables 3 and 4).
 TABLES = {"springset": ("table3_springset_overview", "Table 3 · SpringSet"),

@@ -18,7 +18,7 @@ import pandas as pd
 
 from springstudy import search
 from springstudy.outputs import write_bytes_atomic, write_json_atomic
-from springstudy.plots import save_figure
+from springstudy.outputs import save_figure
 from springstudy.train import TrainConfig, load_splits
 
 

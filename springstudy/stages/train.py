@@ -16,7 +16,8 @@ import pandas as pd
 
 from springstudy.config import load_params, project_root
 from springstudy.outputs import write_bytes_atomic, write_json_atomic
-from springstudy.plots import plot_training_curves, save_figure
+from springstudy.outputs import save_figure
+from springstudy.plots import plot_training_curves
 from springstudy.train import RunResult, TrainConfig, config_from_params, train
 
 
