@@ -28,7 +28,7 @@ ALIASES = {"offline_seconds": ["--seconds"], "streaming_seconds": ["--stream-sec
 
 
 def run(args: argparse.Namespace) -> None:
-    """Handler of ``springstudy efficiency`` (see ``springstudy efficiency --help``)."""
+    """Handler of ``springstudy efficiency``: the efficiency stage's own ``run`` (see ``--help``)."""
     from springstudy import efficiency as eff
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(eff.EfficiencySettings)
@@ -38,12 +38,14 @@ def run(args: argparse.Namespace) -> None:
         settings = eff.EfficiencySettings.from_dict(values)
     except eff.EfficiencyError as err:
         raise UserError(str(err)) from err
-    result = eff.benchmark(settings, progress=not args.quiet)
-    written = eff.write_efficiency(result, args.out, args.figures)
-    table = eff.table11(result.rows, settings.table_block, details=result.details)
-    print(eff.table11_markdown(table, result.info, settings.table_block, memory=result.memory))
-    print(eff.reading(result.rows, result.memory, settings.table_block, details=result.details))
-    print("wrote " + ", ".join(str(p) for p in written.values()))
+    from springstudy.environment import collect
+    from springstudy.stages import efficiency as stage
+
+    result = stage.run(settings, tables_dir=args.out, figures_dir=args.figures, machine=collect(),
+                       progress=not args.quiet)
+    print(stage.table11_markdown(result))
+    print(stage.reading(result))
+    print("wrote " + ", ".join(str(p) for p in result.written.values()))
 
 
 def add(sub: argparse._SubParsersAction) -> None:

@@ -27,10 +27,11 @@ class EfficiencyStage:
     written: dict[str, Path]
 
 
-def run(settings: eff.EfficiencySettings, *, tables_dir: Path, figures_dir: Path,
+def run(settings: eff.EfficiencySettings, *, tables_dir: Path, figures_dir: Path | None,
         machine: dict[str, Any], progress: bool = False) -> EfficiencyStage:
-    """Benchmark every model of ``settings`` and write the tables and figures (see the module doc);
-    ``machine`` is the environment record the run is labelled with."""
+    """Benchmark every model of ``settings`` and write the tables and (with ``figures_dir``) the
+    figures (see the module doc); ``machine`` is the environment record the run is labelled with.
+    ``springstudy efficiency`` runs this too."""
     result = eff.benchmark(settings, progress=progress)
     result.info["machine"] = {k: machine.get(k) for k in ("cpu", "cpu_count", "cpu_affinity", "platform")}
     written = eff.write_efficiency(result, tables_dir, figures_dir)
