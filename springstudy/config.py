@@ -21,6 +21,8 @@ import yaml
 from springstudy.errors import SpringStudyError
 
 PROFILES = ("smoke", "quick", "paper")
+#: The dataset formats (``train.formats`` may hold an entry for each).
+FORMATS = ("springset", "egfxset")
 
 #: Settings several stages use, each written once in a shared params.yaml group:
 #: ``{group: {stage: keys the stage takes from it}}``. A stage's own group may not repeat them.
@@ -50,7 +52,7 @@ def load_params(path: str | Path | None = None) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
     try:
-        params = yaml.safe_load(path.read_text())
+        params = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from err
     if not isinstance(params, dict):
@@ -58,7 +60,22 @@ def load_params(path: str | Path | None = None) -> dict[str, Any]:
     return params
 
 
-def resolve(group: dict[str, Any], profile: str) -> dict[str, Any]:
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key written twice in one mapping (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (lines {seen[key]} and "
+                                f"{key_node.start_mark.line + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def resolve(group: dict[str, Any], profile: str, where: str = "") -> dict[str, Any]:
     """Return ``group`` with the active profile's overrides applied (deep merge, profile wins).
 
     >>> resolve({"steps": 10, "profiles": {"paper": {"steps": 1000}}}, "paper")
@@ -66,6 +83,15 @@ def resolve(group: dict[str, Any], profile: str) -> dict[str, Any]:
     """
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    if group is None:
+        return {}
+    at = f"params.yaml: {where}" if where else "params.yaml"
+    if not isinstance(group, dict):
+        raise ConfigError(f"{at}: expected a mapping of settings, got {type(group).__name__} {group!r}")
+    unknown = sorted(set(group.get("profiles") or {}) - set(PROFILES))
+    if unknown:
+        raise ConfigError(f"{at}{'.' if where else ': '}profiles: unknown profile(s) {', '.join(map(repr, unknown))}; "
+                          f"the profiles are {', '.join(PROFILES)}")
     base = {k: copy.deepcopy(v) for k, v in group.items() if k != "profiles"}
     override = (group.get("profiles") or {}).get(profile) or {}
     return _merge(base, override)
@@ -78,7 +104,7 @@ def stage_params(stage: str, params: dict[str, Any] | None = None, profile: str 
     profile = profile or params.get("profile", "quick")
     if stage not in params:
         raise ConfigError(f"params.yaml has no group {stage!r} (groups: {', '.join(sorted(params))})")
-    return _with_shared(stage, resolve(params[stage], profile), params, profile)
+    return _with_shared(stage, resolve(params[stage], profile, stage), params, profile)
 
 
 def train_params(params: dict[str, Any], profile: str, format: str | None = None,
@@ -89,8 +115,12 @@ def train_params(params: dict[str, Any], profile: str, format: str | None = None
     own ``profiles:`` resolved for ``profile``); ``seed`` defaults to the top-level seed. The run's
     ``model`` and ``format`` come back under those keys when it names them."""
     train = params.get("train", {}) or {}
-    group = _with_shared("train", resolve(train, profile), params, profile)
+    group = _with_shared("train", resolve(train, profile, "train"), params, profile)
     per_format = group.pop("formats", {}) or {}
+    unknown = sorted(set(per_format) - set(FORMATS))
+    if unknown:
+        raise ConfigError(f"params.yaml: train.formats: unknown format(s) {', '.join(map(repr, unknown))}; "
+                          f"the formats are {', '.join(FORMATS)}")
     group.pop("runs", None)
     if format is not None:
         group.update(per_format.get(format, {}) or {})
@@ -100,7 +130,7 @@ def train_params(params: dict[str, Any], profile: str, format: str | None = None
         entry = (train.get("runs") or {}).get(run)
         if entry is None:
             raise ConfigError(f"params.yaml: train.runs has no run {run!r}")
-        group.update(resolve(entry, profile))
+        group.update(resolve(entry, profile, f"train.runs.{run}"))
     return group
 
 
@@ -113,7 +143,7 @@ def _with_shared(stage: str, group: dict[str, Any], params: dict[str, Any], prof
         if repeated:
             raise ConfigError(f"params.yaml: {stage}.{repeated[0]} repeats {name}.{repeated[0]}; "
                               f"set it once, in the {name} group")
-        shared = resolve(params[name], profile)
+        shared = resolve(params[name], profile, name)
         missing = [key for key in keys if key not in shared]
         if missing:
             raise ConfigError(f"params.yaml: the {name} group has no {missing[0]} (the {stage} stage uses it)")

@@ -136,5 +136,5 @@ def test_a_modal_start_for_a_model_without_one_is_a_clear_error(tmp_path: Path, 
     with pytest.raises(TrainingError, match="LSTM-cs-32: modal_init_ needs"):
         train(_config(tmp_path / "c", model="LSTM-cs-32", recurrent_init="modal"), splits=tensors,
               sample_rate=FS, progress=False)
-    with pytest.raises(TrainingError, match="recurrent_init must be one of default, modal, not 'chrono'"):
+    with pytest.raises(TrainingError, match="recurrent_init: input should be 'default' or 'modal' \\(got 'chrono'\\)"):
         train(_config(tmp_path / "x", recurrent_init="chrono"), splits=tensors, sample_rate=FS, progress=False)

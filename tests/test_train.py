@@ -166,6 +166,9 @@ def test_train_from_dataset_folder_through_the_cli(tmp_path: Path, smoke_data: P
     assert "missing" in capsys.readouterr().err
     assert main(["train", "--model", "GCN-250", "--data", str(smoke_data), "--out", str(out),
                  "--crop-seconds", "0.01"]) == 2
+    assert "already holds a run (last.pt at step 2)" in capsys.readouterr().err     # never overwritten silently
+    assert main(["train", "--model", "GCN-250", "--data", str(smoke_data), "--out", str(out),
+                 "--crop-seconds", "0.01", "--overwrite"]) == 2
     assert "too short for the MR-STFT loss" in capsys.readouterr().err
 
 

@@ -37,7 +37,15 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-tensorboard", action="store_true")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--format", default=None, choices=("springset", "egfxset"),
+                   help="with --params: the dataset format whose train.formats entry applies (default: --data's "
+                        "own layout)")
+    p.add_argument("--run", default=None,
+                   help="with --params: the train.runs entry whose settings apply (e.g. GCN-250_16k), so the "
+                        "command reproduces the pipeline's train@ stage")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT/last.pt (refused if a setting that changes what is trained differs)")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     p.set_defaults(func=run)
 
 
@@ -55,13 +63,17 @@ def run(args: argparse.Namespace) -> None:
                  "split_file": args.split, "tensorboard": False if args.no_tensorboard else None}
     try:
         if args.params:
+            from springstudy.data import detect_layout
+
             params = load_params(args.params)
+            fmt = args.format or (detect_layout(args.data) if args.data else None)
             config = config_from_params(args.model, args.out, args.data, params,
-                                        args.profile or params.get("profile", "quick"), **overrides)
+                                        args.profile or params.get("profile", "quick"), format=fmt, run=args.run,
+                                        **overrides)
         else:
             config = TrainConfig.from_dict({"model": args.model, "out": args.out, "data": args.data,
                                             **{k: v for k, v in overrides.items() if v is not None}})
-        result = train(config, resume=args.resume)
+        result = train(config, resume=args.resume, overwrite=args.overwrite)
     except (ConfigError, TrainingError, KeyError) as err:
         raise UserError(str(err)) from err
     if result.summary:

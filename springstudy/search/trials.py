@@ -117,7 +117,9 @@ def train_to(candidate: Candidate, steps: int, run_dir: str | Path, settings: Ma
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(record_path, record)
     try:
-        result = train(config, resume=resume, splits=dict(splits), sample_rate=sample_rate, progress=False)
+        # A run of another configuration in this folder (its record differs) is replaced.
+        result = train(config, resume=resume, splits=dict(splits), sample_rate=sample_rate, progress=False,
+                       overwrite=not same)
     except TrainingError as err:
         step = int(load_training_checkpoint(last)["train_state"]["step"]) if last.is_file() else 0
         return TrialOutcome(math.inf, math.inf, step, time.perf_counter() - started, False, "error", str(err))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +28,60 @@ def git_commit(root: Path | None = None) -> str | None:
 
 
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """``torch.save`` to a temporary file beside ``path`` (a name no other writer shares), then
+    rename: never a half-written file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+#: The lock file that keeps a second training out of a run folder.
+LOCK_FILE = ".training.lock"
+
+
+@contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """Hold ``out/.training.lock`` (this process's pid) while a training writes into ``out``.
+
+    A second training into the same folder is refused with the holder's pid. A lock left by a
+    process that no longer exists (killed) is taken over, with a line saying so."""
+    lock = Path(out) / LOCK_FILE
+    while True:
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _alive(pid):
+                raise TrainingError(f"{out}: another training (process {pid}) is writing into this folder; "
+                                    f"wait for it, or train into another folder") from None
+            print(f"springstudy: {lock}: stale lock of process {pid or '?'}, which is gone; taking it over")
+            lock.unlink(missing_ok=True)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(f"{os.getpid()}\n")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this pid exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def load_training_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -20,7 +21,7 @@ from springstudy.data.tensors import SplitTensors
 from springstudy.environment import REPORTED_PACKAGES, package_version
 from springstudy.metrics import MRSTFT_FFT_SIZES, ThesisLoss, compute_all, esr, whitening_filter
 from springstudy.outputs import json_safe, write_json_atomic
-from springstudy.train.checkpoints import _saved_step, git_commit, load_training_checkpoint, save_atomic
+from springstudy.train.checkpoints import _saved_step, git_commit, load_training_checkpoint, run_lock, save_atomic
 from springstudy.train.crops import _check_sampling, crop_batch, epoch_order, load_splits
 from springstudy.train.settings import RECURRENT_INITS, RunResult, TrainConfig, TrainingError
 
@@ -75,17 +76,41 @@ def _seed_everything(seed: int) -> None:
 
 def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTensors] | None = None,
           sample_rate: int | None = None, progress: bool = True,
-          on_step: Callable[[int, float], None] | None = None) -> RunResult:
+          on_step: Callable[[int, float], None] | None = None, overwrite: bool = False) -> RunResult:
     """Train ``config.model`` and write ``best.pt``, ``last.pt`` and ``summary.json`` into ``config.out``.
 
     ``splits`` (``{"train": SplitTensors, "validation": SplitTensors}``) and ``sample_rate``
-    bypass ``config.data``; ``resume`` continues from ``last.pt``; ``on_step(step, loss)`` is
-    called after every optimiser step (tests use it to interrupt a run).
+    bypass ``config.data``; ``resume`` continues from ``last.pt`` (refused if a setting that
+    changes what is trained differs from the checkpoint's: :data:`RESUMABLE_CHANGES` may);
+    a folder that already holds a run is refused without ``resume`` or ``overwrite``, and a lock
+    file keeps a second training out of it; ``on_step(step, loss)`` is called after every
+    optimiser step (tests use it to interrupt a run).
     """
+    config.check()
+    if splits is None and config.data is not None and not Path(config.data).exists():
+        raise TrainingError(f"{config.data}: dataset folder not found")
     rank, world = _distributed()
     if config.threads:
         torch.set_num_threads(config.threads)
-    Path(config.out).mkdir(parents=True, exist_ok=True)
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"{out}: is a file, not a run folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise TrainingError(f"{out}: cannot create the run folder ({err.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise TrainingError(f"{out}: the run folder is not writable")
+    with run_lock(out) if rank == 0 else contextlib.nullcontext():
+        if not resume and not overwrite and (out / "last.pt").is_file():
+            raise TrainingError(f"{out} already holds a run (last.pt at step {_saved_step(out)}): pass resume "
+                                f"(--resume) to continue it, overwrite (--overwrite) to replace it, or train "
+                                f"into another folder")
+        return _train(config, resume, splits, sample_rate, progress, on_step, rank, world)
+
+
+def _train(config: TrainConfig, resume: bool, splits: dict[str, SplitTensors] | None, sample_rate: int | None,
+           progress: bool, on_step: Callable[[int, float], None] | None, rank: int, world: int) -> RunResult:
     _seed_everything(config.seed)
     run = _TrainingRun(config, splits, sample_rate, _device(config, rank), rank, world, resume)
     if resume:
@@ -107,6 +132,27 @@ def train(config: TrainConfig, resume: bool = False, splits: dict[str, SplitTens
         if run.writer:
             run.writer.close()
     return run.finish()
+
+
+#: Settings a resumed run may change: its budget and where and how it runs, not what it learns.
+RESUMABLE_CHANGES = ("max_steps", "max_epochs", "max_cpu_seconds", "threads", "device", "tensorboard",
+                     "audio_examples", "out")
+
+
+def settings_changed(saved: dict[str, Any], config: TrainConfig) -> list[str]:
+    """Each setting (besides :data:`RESUMABLE_CHANGES`) whose value in ``config`` differs from the
+    one a checkpoint saved, as ``name saved -> now``; folders compare as absolute paths."""
+    now = dataclasses.asdict(config)
+    changed = []
+    for name, value in now.items():
+        if name in RESUMABLE_CHANGES or name not in saved:
+            continue
+        before = saved[name]
+        if name in ("data", "split_file"):
+            before, value = (None if v is None else str(Path(v).resolve()) for v in (before, value))
+        if before != value:
+            changed.append(f"{name} {before!r} -> {value!r}")
+    return changed
 
 
 class _TrainingRun:
@@ -193,6 +239,11 @@ class _TrainingRun:
         ckpt = load_training_checkpoint(self.out / "last.pt")
         if ckpt["model_name"] != self.config.model:
             raise TrainingError(f"{self.out / 'last.pt'}: checkpoint of {ckpt['model_name']}, not {self.config.model}")
+        changed = settings_changed(ckpt.get("config", {}), self.config)
+        if changed:
+            raise TrainingError(f"{self.out / 'last.pt'} was trained with other settings: {'; '.join(changed)}. "
+                                f"Resume with the saved settings (only {', '.join(RESUMABLE_CHANGES)} may "
+                                f"change), or train into another folder")
         self.model.load_state_dict(ckpt["model_state"])
         self.optimizer.load_state_dict(ckpt["optimizer_state"])
         self.scheduler.load_state_dict(ckpt["scheduler_state"])
@@ -399,7 +450,7 @@ def _summary(config: TrainConfig, model: torch.nn.Module, val_set: SplitTensors,
         "git_commit": git_commit(),
         "springstudy_version": __version__,
     }
-    write_json_atomic(out / "summary.json", summary)
+    write_json_atomic(out / "summary.json", json_safe(summary))      # strict JSON: no Infinity or NaN
     return summary
 
 

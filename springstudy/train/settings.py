@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,13 +65,79 @@ class TrainConfig:
     audio_examples: int = 1                 # validation items logged as audio + spectrogram
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        """Build from a mapping; an unknown key is an error that names it."""
+    def from_dict(cls, values: dict[str, Any], source: str = "training settings") -> TrainConfig:
+        """Build from a mapping and :meth:`check` it; an unknown key is an error that names it."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - names)
         if unknown:
-            raise TrainingError(f"unknown training parameter(s): {', '.join(unknown)}")
-        return cls(**values)
+            raise TrainingError(f"{source}: unknown training parameter(s): {', '.join(unknown)}")
+        return cls(**values).check(source)
+
+    def check(self, source: str = "training settings") -> TrainConfig:
+        """Check every setting's type and range (:data:`SETTING_RULES`, through pydantic, strict:
+        no string for a number, no fraction for a count) and spell the model as the registry does.
+        Raises :class:`TrainingError` listing each violation by name; returns the settings."""
+        import pydantic
+
+        try:
+            _schema().model_validate(dataclasses.asdict(self))
+        except pydantic.ValidationError as err:
+            problems = "; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg'].lower()} "
+                                 f"(got {e['input']!r})" for e in err.errors())
+            raise TrainingError(f"{source}: {problems}") from None
+        from springstudy.models import get_config, list_models
+
+        try:
+            self.model = get_config(self.model).name
+        except KeyError:
+            raise TrainingError(f"{source}: model: unknown model {self.model!r}; named models: "
+                                f"{', '.join(list_models())}") from None
+        return self
+
+
+#: The range of every setting that has one (pydantic ``Field`` arguments); types come from the
+#: annotations of :class:`TrainConfig`.
+SETTING_RULES: dict[str, dict[str, Any]] = {
+    "max_steps": {"ge": 1}, "max_epochs": {"ge": 1}, "max_cpu_seconds": {"gt": 0},
+    "batch_size": {"ge": 1}, "crop_seconds": {"gt": 0}, "crop_context_seconds": {"ge": 0},
+    "val_seconds": {"gt": 0}, "val_items": {"ge": 1}, "val_every": {"ge": 1},
+    "lr": {"ge": 0}, "lr_factor": {"gt": 0, "lt": 1}, "lr_patience": {"ge": 0}, "patience": {"ge": 1},
+    "grad_clip": {"gt": 0}, "alpha": {"ge": 0, "le": 1}, "whiten_order": {"ge": 1}, "modal_periods": {"gt": 0},
+    "pre_emphasis": {"ge": 0, "lt": 1}, "seed": {"ge": 0}, "threads": {"ge": 1}, "audio_examples": {"ge": 0},
+}
+#: The settings that name one of a few choices.
+SETTING_CHOICES: dict[str, tuple[str, ...]] = {
+    "split_method": ("random", "original"), "crop_sampling": ("uniform", "energy"),
+    "time_term": ("mae", "esr", "esr_white"), "recurrent_init": ("default", "modal"),
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _schema() -> Any:
+    """The pydantic model of :class:`TrainConfig`: its annotations, :data:`SETTING_RULES` and
+    :data:`SETTING_CHOICES`, strict (a count is an int, a number is not a string), finite floats;
+    a folder or file may be a path object."""
+    import typing
+    import warnings
+
+    import pydantic
+    from pydantic import ConfigDict, Field
+
+    hints = typing.get_type_hints(TrainConfig)
+    fields = {}
+    for f in dataclasses.fields(TrainConfig):
+        kind = hints[f.name]
+        if f.name in SETTING_CHOICES:
+            kind = typing.Literal[SETTING_CHOICES[f.name]]
+        elif f.name in ("out", "data", "split_file"):
+            kind = kind | Path
+        rules = dict(SETTING_RULES.get(f.name, {}))
+        if float in typing.get_args(kind) or kind is float:
+            rules["allow_inf_nan"] = False
+        fields[f.name] = (kind, Field(**rules))
+    with warnings.catch_warnings():      # the setting "validate" shadows a BaseModel method; harmless here
+        warnings.simplefilter("ignore", UserWarning)
+        return pydantic.create_model("TrainConfig", __config__=ConfigDict(strict=True, extra="forbid"), **fields)
 
 
 @dataclass
