@@ -288,3 +288,60 @@ def test_cli_reports_offline_as_a_user_error(tmp_path):
                  "--base-url", f"http://127.0.0.1:{port}", "--no-progress", "--timeout", "2"])
     with pytest.raises(UserError, match="offline"):
         args.func(args)
+
+
+def deflated_zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_a_decompression_bomb_is_refused_before_anything_is_written(zenodo, tmp_path):
+    """64 MiB of zeros deflate to about 64 KiB (1000x): refused from the header, nothing written."""
+    bomb = deflated_zip({"plate-spring/spring/dry_train.h5": bytes(64 << 20)})
+    assert len(bomb) < 1 << 20
+    zenodo.add(SPRINGSET_RECORD, "plate-spring.zip", bomb)
+    out = tmp_path / "out"
+    with pytest.raises(DownloadError, match="dry_train.h5.*decompression bomb"):
+        fetch(zenodo, "springset", out)
+    assert not any(p.is_file() and p.suffix != ".zip" for p in out.rglob("*"))
+
+
+def test_a_member_larger_than_its_header_says_is_refused_and_removed(tmp_path):
+    from springstudy.data.download import Archive, _extract
+
+    data = deflated_zip({"spring/dry_train.h5": bytes(range(256)) * 64})
+    # Lower the declared size in the central directory (offset 24 of the entry), as a crafted archive would.
+    at = data.rindex(b"PK\x01\x02")
+    forged = data[:at + 24] + (100).to_bytes(4, "little") + data[at + 28:]
+    (tmp_path / "a.zip").write_bytes(forged)
+    archive = Archive("a.zip", ("spring",), "", False, ())
+    with pytest.raises(DownloadError, match="dry_train.h5"):
+        _extract(tmp_path / "a.zip", archive, tmp_path / "out", overwrite=False)
+    assert not any(p.is_file() for p in (tmp_path / "out").rglob("*"))
+
+
+def test_a_corrupt_member_with_a_matching_checksum_is_a_clear_error(zenodo, tmp_path):
+    good = deflated_zip({"plate-spring/spring/dry_train.h5": bytes(range(256)) * 400})
+    start = good.index(b"dry_train.h5") + len("dry_train.h5") + 10        # inside the compressed data
+    corrupt = good[:start] + bytes(b ^ 0xFF for b in good[start:start + 16]) + good[start + 16:]
+    zenodo.add(SPRINGSET_RECORD, "plate-spring.zip", corrupt)            # published md5 is the corrupt file's
+    out = tmp_path / "out"
+    with pytest.raises(DownloadError, match="dry_train.h5.*is corrupt"):
+        fetch(zenodo, "springset", out)
+    assert not any(p.is_file() and p.suffix != ".zip" for p in out.rglob("*"))
+
+
+def test_a_member_that_is_a_file_and_a_folder_is_a_clear_error(zenodo, tmp_path):
+    zenodo.add(SPRINGSET_RECORD, "plate-spring.zip",
+               make_zip({"plate-spring/spring/a": b"file", "plate-spring/spring/a/b.h5": b"x"}))
+    with pytest.raises(DownloadError, match="clashes with another member"):
+        fetch(zenodo, "springset", tmp_path / "out")
+
+
+def test_out_pointing_at_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DownloadError, match="is a file, not a folder"):
+        download("springset", tmp_path / "file", "http://127.0.0.1:9", progress=False)

@@ -34,6 +34,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -115,6 +116,8 @@ def download(dataset: str, out: str | Path, base_url: str = ZENODO_URL, *,
     if dataset not in DATASETS:
         raise DownloadError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     source, out = sources()[dataset], Path(out)
+    if out.exists() and not out.is_dir():
+        raise DownloadError(f"{out}: is a file, not a folder to extract into")
     base_url = base_url.rstrip("/")
     cache = out / ".download"
     cache.mkdir(parents=True, exist_ok=True)
@@ -264,6 +267,34 @@ def _md5(path: Path) -> str:
 
 
 # --- safe extraction -------------------------------------------------------------------------
+#: Largest ratio of a member's extracted size to its compressed size: recorded audio (h5, wav)
+#: deflates to 1-3x; a member claiming far more is a decompression bomb.
+MAX_EXPANSION = 20
+#: Largest extracted size of one member, whatever its ratio (the real datasets' largest file is
+#: under 2 GB).
+MAX_MEMBER_BYTES = 8 << 30
+
+
+def _size_reason(info: zipfile.ZipInfo) -> str | None:
+    """Why a member's declared sizes make it unsafe to extract (None when they do not)."""
+    if info.file_size > MAX_MEMBER_BYTES:
+        return f"{info.file_size:,} bytes, over the {MAX_MEMBER_BYTES:,}-byte limit of one member"
+    if info.file_size > MAX_EXPANSION * max(info.compress_size, 1) and info.file_size > 1 << 20:
+        return (f"{info.file_size:,} bytes from {info.compress_size:,} compressed, over {MAX_EXPANSION}x: "
+                f"a decompression bomb")
+    return None
+
+
+def _copy_bounded(src: Any, dst: Any, limit: int) -> None:
+    """Copy at most ``limit`` bytes; more means the member's header understated its size."""
+    written = 0
+    while chunk := src.read(CHUNK):
+        written += len(chunk)
+        if written > limit:
+            raise DownloadError(f"more than the {limit:,} bytes its header declares")
+        dst.write(chunk)
+
+
 def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
     name = info.filename.replace("\\", "/")
     parts = PurePosixPath(name).parts
@@ -291,7 +322,7 @@ def _extract(zip_path: Path, archive: Archive, out: Path, *, overwrite: bool) ->
     with zf:
         infos = zf.infolist()
         for info in infos:
-            reason = _unsafe_reason(info)
+            reason = _unsafe_reason(info) or _size_reason(info)
             if reason:
                 raise DownloadError(f"{zip_path}: refusing to extract member {info.filename!r} ({reason})")
         files = [(info, PurePosixPath(info.filename.replace("\\", "/")).parts) for info in infos]
@@ -316,9 +347,18 @@ def _extract(zip_path: Path, archive: Archive, out: Path, *, overwrite: bool) ->
                 target = root.joinpath(*rel)
                 if not target.resolve().is_relative_to(staging.resolve()):     # belt and braces
                     raise DownloadError(f"{zip_path}: member {info.filename!r} escapes the target folder")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, CHUNK)
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(info) as src, open(target, "wb") as dst:
+                        _copy_bounded(src, dst, info.file_size)
+                except (FileExistsError, NotADirectoryError, IsADirectoryError) as err:
+                    raise DownloadError(f"{zip_path}: member {info.filename!r} clashes with another member "
+                                        f"(a file and a folder of one name: {err.strerror})") from None
+                except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+                    raise DownloadError(f"{zip_path}: member {info.filename!r} is corrupt ({err}); the archive "
+                                        f"matched its checksum, so the published copy is damaged") from None
+                except DownloadError as err:
+                    raise DownloadError(f"{zip_path}: member {info.filename!r} holds {err}") from None
             _move_into(staging, out, overwrite=overwrite)
         finally:
             if staging.exists():
