@@ -119,9 +119,9 @@ def zenodo():
     server.server_close()
 
 
-def make_zip(members: dict[str, bytes]) -> bytes:
+def make_zip(members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+    with zipfile.ZipFile(buffer, "w", compression) as zf:
         for name, data in members.items():
             zf.writestr(name, data)
     return buffer.getvalue()
@@ -291,11 +291,7 @@ def test_cli_reports_offline_as_a_user_error(tmp_path):
 
 
 def deflated_zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buffer.getvalue()
+    return make_zip(members, zipfile.ZIP_DEFLATED)
 
 
 def test_a_decompression_bomb_is_refused_before_anything_is_written(zenodo, tmp_path):

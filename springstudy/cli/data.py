@@ -8,6 +8,7 @@ import json
 import time
 from typing import Any
 
+from springstudy.config import FORMATS
 from springstudy.errors import UserError
 
 
@@ -23,7 +24,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 def add_synth(data_sub: argparse._SubParsersAction) -> None:
     """Add ``springstudy data synth``."""
     s = data_sub.add_parser("synth", help="render the synthetic spring tank dataset in a real dataset's format")
-    s.add_argument("--format", required=True, choices=("springset", "egfxset"))
+    s.add_argument("--format", required=True, choices=FORMATS)
     s.add_argument("--preset", default="quick", choices=("smoke", "quick", "paper"),
                    help="dataset size: smoke (a handful), quick (a few hundred), paper (the real sizes)")
     s.add_argument("--out", required=True, help="folder to write (created; must be empty or absent)")
@@ -70,7 +71,7 @@ def run_synth(args: argparse.Namespace) -> None:
 def add_prepare(data_sub: argparse._SubParsersAction) -> None:
     """Add ``springstudy data prepare``."""
     pr = data_sub.add_parser("prepare", help="the pipeline's data stage: synthetic or real, per params.yaml")
-    pr.add_argument("--format", required=True, choices=("springset", "egfxset"))
+    pr.add_argument("--format", required=True, choices=FORMATS)
     pr.add_argument("--params", default="params.yaml", help="params.yaml (data.sources, data.tank, seed, profile)")
     pr.add_argument("--profile", default=None, help="preset of synthetic data (default: params.yaml's profile)")
     pr.add_argument("--out", required=True, help="folder to (re)build")

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> None:
     from springstudy.acoustics import plots
     from springstudy.acoustics.comparison import DEVICE, analyse_ir, rt60_table, write_rt60_table
     from springstudy.acoustics.sweep import SweepSpec
-    from springstudy.outputs import json_safe, write_bytes_atomic, write_json_atomic
+    from springstudy.outputs import json_safe, save_figure, write_bytes_atomic, write_json_atomic
     from springstudy.stages.ir import measure_model
 
     model = load_model(args.model, args.checkpoint, args.seed)
@@ -125,9 +125,7 @@ def run(args: argparse.Namespace) -> None:
         for figure in figures.values():
             figure.suptitle("device reference: Linear IR estimate from the training pairs", fontsize="small")
     for key, figure in figures.items():
-        png = io.BytesIO()
-        figure.savefig(png, format="png", dpi=FIGURE_DPI)
-        write_bytes_atomic(out / FIGURE_FILES[key], png.getvalue())
+        save_figure(figure, out / FIGURE_FILES[key], dpi=FIGURE_DPI, close=True)
     t30 = systems[-1].estimates[("broadband", "t30")]
     print(f"{model.config_name}: RT60 from {t30.label} = "
           + (f"{t30.rt60_s:.3f} s" if t30.ok else f"refused ({t30.reason})")

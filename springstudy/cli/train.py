@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from springstudy.config import FORMATS
 from springstudy.errors import UserError
 
 
@@ -37,7 +38,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-tensorboard", action="store_true")
-    p.add_argument("--format", default=None, choices=("springset", "egfxset"),
+    p.add_argument("--format", default=None, choices=FORMATS,
                    help="with --params: the dataset format whose train.formats entry applies (default: --data's "
                         "own layout)")
     p.add_argument("--run", default=None,

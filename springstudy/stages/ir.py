@@ -21,7 +21,6 @@ its decay times beside the device's, per sample rate.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ from springstudy.acoustics.stability import StabilityResult, check_stability
 from springstudy.acoustics.sweep import IRMeasurement, SweepSpec, measure_ir, model_processor
 from springstudy.data.tank import SpringTank, TankParams
 from springstudy.errors import SpringStudyError
-from springstudy.outputs import write_bytes_atomic
+from springstudy.outputs import save_figure
 
 #: The second rate the stage measures (EGFxSet); its figures carry the suffix ``_48k``.
 RATE_48K = 48_000
@@ -93,7 +92,7 @@ class IRStage:
     stability: dict[int, dict[str, StabilityResult]]
     systems: dict[int, list[SystemAcoustics]]
     table: pd.DataFrame
-    figures: dict[str, bytes] = field(default_factory=dict)
+    figures: dict[str, Path] = field(default_factory=dict)
     written: list[Path] = field(default_factory=list)
 
     @property
@@ -235,8 +234,6 @@ def run(parts: dict[int, RatePart], spec: SweepSpec, *, seed: int, table_path: s
     (``_48k`` for the second rate); returns everything measured, the PNGs' bytes and the paths
     written.
     """
-    import matplotlib.pyplot as plt
-
     for rate in parts:
         spec.check(rate)
     references, linear_estimates, tanks = references_for(
@@ -259,13 +256,8 @@ def run(parts: dict[int, RatePart], spec: SweepSpec, *, seed: int, table_path: s
     write_rt60_table(table, table_path)
     result.written.append(table_path)
     for stem, figure in draw_figures(result).items():
-        png = io.BytesIO()
-        figure.savefig(png, format="png", dpi=figure_dpi)
-        plt.close(figure)
-        path = Path(figures_dir) / f"{stem}.png"
-        write_bytes_atomic(path, png.getvalue())
-        result.figures[stem] = png.getvalue()
-        result.written.append(path)
+        result.figures[stem] = save_figure(figure, Path(figures_dir) / f"{stem}.png", dpi=figure_dpi, close=True)
+        result.written.append(result.figures[stem])
     return result
 
 
