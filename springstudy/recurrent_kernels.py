@@ -26,7 +26,13 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+#: Fast-math flags that keep infinities and NaNs meaning what they do (``fastmath=True`` lets the
+#: compiler assume neither occurs: a NaN input then raised ZeroDivisionError instead of giving NaN,
+#: as torch's GRU does), and numpy's error model (a division by zero is IEEE, no check).
+_MATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_MATH, error_model="numpy")
 def gru_steps(gi: np.ndarray, weight_hh_t: np.ndarray, bias_hh: np.ndarray, h: np.ndarray,
               out: np.ndarray) -> None:  # pragma: no cover - compiled
     """Run the GRU recurrence over a block; ``h`` (H,) is updated in place, ``out`` (n, H).

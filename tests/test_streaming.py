@@ -285,3 +285,45 @@ def test_streamer_refuses_a_lookahead_convolution():
     model = torch.nn.Sequential(torch.nn.Conv1d(1, 1, 3, padding=1))
     with pytest.raises(TypeError, match="cannot stream"):
         Streamer(model)
+
+
+# Non-finite input and dtypes (issue 19, item 7). Reference: the named model's offline forward.
+# Before the fix the compiled GRU raised ZeroDivisionError on a NaN (fastmath assumed none),
+# WaveNet-10's folded plan turned one Inf into 1023 non-finite outputs where the model gives
+# 2047, and the module path refused float64 and int16 blocks.
+NAMED = ["TCN-1800", "WaveNet-10", "GCN-250", "LSTM-96", "LSTM-cs-32", "GRU-96"]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fused", "module"])
+@pytest.mark.parametrize("name", NAMED)
+def test_non_finite_input_spreads_as_offline(name, fast):
+    model = build(name).eval()
+    gen = torch.Generator().manual_seed(3)
+    length = 6_000
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        x = 0.1 * torch.randn(1, 1, length, generator=gen)
+        x[0, 0, int(torch.randint(200, 2_000, (1,), generator=gen))] = bad
+        with torch.no_grad():
+            offline = model(x)
+        streamer = Streamer(model, fast=fast)
+        streamed = stream(streamer, x, random_blocks(length, seed=5))
+        assert torch.equal(torch.isfinite(streamed), torch.isfinite(offline)), (name, bad)
+        if bad != bad:  # NaN in, NaN out: nothing after it is finite within the receptive field
+            assert torch.isnan(streamed).any()
+        finite = torch.isfinite(offline)
+        torch.testing.assert_close(streamed[finite], offline[finite], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fused", "module"])
+@pytest.mark.parametrize("name", NAMED)
+def test_both_paths_take_the_same_dtypes(name, fast):
+    model = build(name).eval()
+    gen = torch.Generator().manual_seed(4)
+    pcm = (3000 * torch.randn(1, 1, 1_500, generator=gen)).to(torch.int16)
+    with torch.no_grad():
+        reference = model(pcm.to(torch.float32))
+    for dtype in (torch.float64, torch.int16, torch.float32):
+        streamer = Streamer(model, fast=fast)
+        streamed = stream(streamer, pcm.to(dtype), [700, 1, 799])
+        assert streamed.dtype == torch.float32
+        torch.testing.assert_close(streamed, reference, rtol=1e-4, atol=1e-3)

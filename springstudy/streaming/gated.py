@@ -92,6 +92,20 @@ def fold_gated_stack(model: nn.Module, cond: Optional[torch.Tensor]) -> FoldedGa
     return FoldedGatedStack(folded, channels, x_weight.contiguous(), constant, wavenet)
 
 
+def as_unfolded(x: torch.Tensor, wavenet: bool) -> torch.Tensor:
+    """The block a folded WaveNet stack reads so that a non-finite input spreads as in the model.
+
+    Folding the input projection into the first convolution (:func:`fold_gated_stack`) sums
+    the weights before multiplying by x. For x = +-inf that gives +-inf, whose gates saturate
+    to finite values, where the model's own first convolution adds terms of both signs, inf - inf:
+    NaN. So a WaveNet's plans read +-inf as NaN, which is what the unfolded layer computes (a GCN
+    reads x unprojected and needs nothing). Finite blocks pass untouched, at the cost of one check.
+    """
+    if not wavenet or bool(torch.isfinite(x).all()):
+        return x
+    return torch.where(torch.isinf(x), torch.full_like(x, float("nan")), x)
+
+
 class GatedStackPlan(FusedPlan):
     """WaveNet / GCN (:func:`fold_gated_stack`) in torch operators: the path for dtypes other
     than float32, or without numba (float32 runs :class:`CompiledGatedStackPlan`).
@@ -108,6 +122,7 @@ class GatedStackPlan(FusedPlan):
     def __init__(self, model: nn.Module, cond: Optional[torch.Tensor], max_block: int) -> None:
         stack = fold_gated_stack(model, cond)
         self.channels = channels = stack.channels
+        self.wavenet = stack.wavenet
         dtype = stack.x_weight.dtype
         self.inputs, self.mixes = [], []
         for l, layer in enumerate(stack.layers):
@@ -153,7 +168,7 @@ class GatedStackPlan(FusedPlan):
         n = x.shape[-1]
         v = self.views(n)
         scratch = v["scratch"]
-        v["x"].copy_(x)
+        v["x"].copy_(as_unfolded(x, self.wavenet))
         self.inputs[0].ring.write(v["input"])
         base = None  # the first residual comes from the x row of the gate buffer
         hidden, u, g = v["hidden"], v["u"], v["g"]
@@ -217,3 +232,6 @@ class CompiledGatedStackPlan(CompiledPlan):
 
     def kernel_args(self) -> tuple:
         return self.channels, self.wavenet
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return super().__call__(as_unfolded(x, self.wavenet))

@@ -47,7 +47,9 @@ class Streamer:
     ``model`` are not seen) and puts the copy in eval mode. ``process(block)`` takes (1, 1, n)
     for any n >= 1 and returns a new (1, 1, n) tensor; ``reset()`` returns to silence (all
     histories zero, recurrent states empty). ``fast=False`` uses the module path (the model's own
-    forward with stateful convolutions); ``path`` says which one runs.
+    forward with stateful convolutions); ``path`` says which one runs. Both paths take blocks
+    of any real dtype (cast to the model's, as ``model(x.to(dtype))``), and a NaN or infinite
+    sample spreads to the same outputs as in ``model(x)``: NaN in, NaN out, no error.
     """
 
     def __init__(self, model: nn.Module, cond: Optional[torch.Tensor] = None,
@@ -73,10 +75,9 @@ class Streamer:
         """Process the next block (1, 1, n) and return its output (1, 1, n)."""
         if block.dim() != 3 or block.shape[0] != 1 or block.shape[1] != 1 or block.shape[2] < 1:
             raise ValueError(f"a block must be shaped (1, 1, n) with n >= 1, not {tuple(block.shape)}")
+        if block.dtype != self.dtype:  # both paths take any real dtype, cast as model(x.to(dtype)) would
+            block = block.to(self.dtype)
         with torch.inference_mode():
             if self.path == "module":
                 return self.runner(block)
-            x = block.reshape(1, -1)
-            if x.dtype != self.dtype:
-                x = x.to(self.dtype)
-            return self.runner(x).reshape(1, 1, -1)
+            return self.runner(block.reshape(1, -1)).reshape(1, 1, -1)
