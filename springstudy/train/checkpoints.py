@@ -28,12 +28,16 @@ def git_commit(root: Path | None = None) -> str | None:
 
 
 def save_atomic(obj: dict[str, Any], path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path`` (a name no other writer shares), then
-    rename: never a half-written file."""
+    """``torch.save`` to a temporary file beside ``path`` (a name no other writer shares), synced,
+    then renamed: ``path`` is never half written, even when the process is killed mid-write (the
+    half-written temporary file is removed by the next :func:`run_lock` on the folder)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        torch.save(obj, tmp)
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())   # on disk before the rename makes it the checkpoint
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -49,7 +53,8 @@ def run_lock(out: Path) -> Iterator[None]:
     """Hold ``out/.training.lock`` (this process's pid) while a training writes into ``out``.
 
     A second training into the same folder is refused with the holder's pid. A lock left by a
-    process that no longer exists (killed) is taken over, with a line saying so."""
+    process that no longer exists (killed) is taken over, with a line saying so, and the
+    half-written checkpoint files such a process may have left are removed."""
     lock = Path(out) / LOCK_FILE
     while True:
         try:
@@ -67,6 +72,11 @@ def run_lock(out: Path) -> Iterator[None]:
             lock.unlink(missing_ok=True)
     with os.fdopen(fd, "w") as handle:
         handle.write(f"{os.getpid()}\n")
+    stale = sorted(Path(out).glob(".*.pt.*.tmp"))   # save_atomic's files of a killed writer
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    if stale:
+        print(f"springstudy: {out}: removed {len(stale)} half-written checkpoint file(s) of an interrupted run")
     try:
         yield
     finally:
