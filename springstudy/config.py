@@ -20,9 +20,9 @@ import yaml
 
 from springstudy.errors import SpringStudyError
 
-PROFILES = ("smoke", "quick", "paper")
-#: The dataset formats (``train.formats`` may hold an entry for each).
-FORMATS = ("springset", "egfxset")
+
+from springstudy import schema
+from springstudy.schema import FORMATS, PROFILES
 
 #: Settings several stages use, each written once in a shared params.yaml group:
 #: ``{group: {stage: keys the stage takes from it}}``. A stage's own group may not repeat them.
@@ -46,8 +46,12 @@ def project_root(start: str | Path | None = None) -> Path:
     raise ConfigError(f"no params.yaml found in {here} or any folder above it")
 
 
-def load_params(path: str | Path | None = None) -> dict[str, Any]:
-    """Load params.yaml as a dict; ``path`` defaults to the project root's params.yaml."""
+def load_params(path: str | Path | None = None, check: bool = True) -> dict[str, Any]:
+    """Load params.yaml as a dict; ``path`` defaults to the project root's params.yaml.
+
+    With ``check`` (the default) the whole file is checked against :mod:`springstudy.schema`
+    for every profile (:func:`check_params`): a mistake anywhere is a :class:`ConfigError` that
+    names the file and each key path, before any stage uses a value."""
     path = Path(path) if path is not None else project_root() / "params.yaml"
     if not path.is_file():
         raise ConfigError(f"{path}: file not found")
@@ -57,7 +61,124 @@ def load_params(path: str | Path | None = None) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML ({err})") from err
     if not isinstance(params, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(params).__name__}")
+    if check:
+        check_params(params, path)
     return params
+
+
+def params_problems(params: dict[str, Any]) -> list[str]:
+    """Every violation of the schema in ``params`` (a loaded params.yaml), one line each, naming the
+    key path; a violation that only one profile's overrides make says which. Each group is
+    resolved for every profile (and ``train`` for every format and run) and checked as resolved."""
+    lines: list[str] = []
+
+    def add(found: list[str]) -> None:
+        lines.extend(line for line in found if line not in lines)
+
+    unknown = sorted(set(params) - set(schema.TOP_LEVEL))
+    if unknown:
+        add([f"{key}: unknown group; the groups are {', '.join(schema.TOP_LEVEL)}" for key in unknown])
+    add(schema.problems(_TopLevel, {k: params[k] for k in ("profile", "seed") if k in params}))
+    add([f"{name}.profiles: dvc.yaml passes this group to its stage as written, so per-profile values "
+         f"would never be read; set the plain keys" for name in schema.UNPROFILED
+         if isinstance(params.get(name), dict) and "profiles" in params[name]])
+    for profile in PROFILES:
+        for name in (*schema.GROUPS, "efficiency", "train"):
+            if name not in params:
+                continue
+            try:
+                if name == "train":
+                    add(_train_problems(params, profile))
+                    continue
+                group = resolve(params[name], profile, name)
+            except ConfigError as err:
+                add([str(err).removeprefix("params.yaml: ")])
+                continue
+            check = (schema.efficiency_problems if name == "efficiency"
+                     else lambda values, where: schema.problems(schema.GROUPS[name], values, where))
+            add(_in_profile(check(group, name), params[name], name, profile))
+    return lines
+
+
+def check_params(params: dict[str, Any], path: str | Path = "params.yaml") -> None:
+    """Raise :class:`ConfigError` naming ``path`` and every violation :func:`params_problems` finds."""
+    found = params_problems(params)
+    if found:
+        raise ConfigError(f"{path}: " + "; ".join(found))
+
+
+class _TopLevel(schema.BaseModel):
+    model_config = schema.ConfigDict(strict=True, extra="ignore")
+    profile: schema.Literal[PROFILES] = None
+    seed: int = schema.Field(None, ge=0)
+
+
+def _train_problems(params: dict[str, Any], profile: str) -> list[str]:
+    """The train group's violations for ``profile``: its plain settings with each format's entry,
+    then each run's resolved settings."""
+    train = params["train"]
+    if not isinstance(train, dict):
+        return [f"train: expected a mapping of settings, got {type(train).__name__} {train!r}"]
+    found: list[str] = []
+    reserved = {"model", "out", "data"}
+    for format in FORMATS:
+        group = train_params(params, profile, format)
+        if "seed" not in train and "seed" not in ((train.get("profiles") or {}).get(profile) or {}):
+            group.pop("seed", None)                     # the top-level seed, checked there
+        bad = sorted(reserved & set(group))
+        found += [f"train.{key}: set per run (train.runs) or by the stage, not in the train group" for key in bad]
+        lines = schema.train_problems({k: v for k, v in group.items() if k not in reserved}, "train")
+        found += _in_profile(_in_format(lines, train, format, profile), train, "train", profile)
+    runs = train.get("runs") or {}
+    if not isinstance(runs, dict):
+        return found + [f"train.runs: expected a mapping of run names to entries, got {type(runs).__name__}"]
+    for run, entry in runs.items():
+        where = f"train.runs.{run}"
+        if not isinstance(entry, dict):
+            found.append(f"{where}: expected a mapping with model and format, got {entry!r}")
+            continue
+        entry_problems = schema.problems(schema.RunEntry, {k: v for k, v in entry.items() if k in ("model", "format")}, where)
+        if entry_problems:
+            found += entry_problems
+            continue
+        try:
+            group = train_params(params, profile, entry["format"], run)
+        except ConfigError as err:
+            found.append(str(err).removeprefix("params.yaml: "))
+            continue
+        own = set(entry) | set(((entry.get("profiles") or {}).get(profile) or {}))
+        values = {k: v for k, v in group.items() if k in own and k not in ("model", "format", "profiles")}
+        found += _in_profile(schema.train_problems(values, where), entry, where, profile)
+    return found
+
+
+def _in_format(lines: list[str], train: dict[str, Any], format: str, profile: str) -> list[str]:
+    """Point each line at ``train[.profiles.<profile>].formats.<format>.<key>`` where a format's
+    entry set the key (the entries override the group's plain keys)."""
+    override = ((train.get("profiles") or {}).get(profile) or {})
+    entries = [(f"train.profiles.{profile}.formats.{format}", ((override.get("formats") or {}).get(format) or {})),
+               (f"train.formats.{format}", ((train.get("formats") or {}).get(format) or {}))]
+    pointed = []
+    for line in lines:
+        key = line.removeprefix("train.").split(":", 1)[0].split(".", 1)[0]
+        for where, entry in entries:
+            if isinstance(entry, dict) and key in entry:
+                line = where + line.removeprefix("train")
+                break
+        pointed.append(line)
+    return pointed
+
+
+def _in_profile(lines: list[str], group: Any, where: str, profile: str) -> list[str]:
+    """Point each line at ``<where>.profiles.<profile>.<key>`` where the profile's override set the key."""
+    override = ((group.get("profiles") or {}).get(profile) or {}) if isinstance(group, dict) else {}
+    pointed = []
+    for line in lines:
+        key = line[len(where) + 1:].split(":", 1)[0].split(".", 1)[0] if line.startswith(where + ".") else ""
+        if key and isinstance(override, dict) and key in override:
+            line = f"{where}.profiles.{profile}.{line[len(where) + 1:]}"
+        pointed.append(line)
+    return pointed
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

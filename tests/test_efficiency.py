@@ -182,7 +182,7 @@ def test_every_setting_has_one_name_in_params_notebook_and_command_line():
     assert names - {"memory"} <= flags
     with pytest.raises(eff.EfficiencyError, match="unknown efficiency setting"):
         eff.EfficiencySettings.from_dict({"offline_second": 1.0})
-    with pytest.raises(eff.EfficiencyError, match="offline_seconds must be positive"):
+    with pytest.raises(eff.EfficiencyError, match="offline_seconds: input should be greater than 0"):
         eff.EfficiencySettings.from_dict({"offline_seconds": 0})
     with pytest.raises(eff.EfficiencyError, match="unknown model"):
         eff.EfficiencySettings.from_dict({"models": ["GCN-9"]})

@@ -289,13 +289,13 @@ def test_command_line_writes_csv_and_json(smoke_springset: Path, tmp_path: Path)
     assert len(pd.read_csv(out)) == 2 * 12
     assert preliminary_path(out).name == "springset_preliminary.csv"
     # Descriptor parameters from a params.yaml group; a misspelt key is a user error.
-    (tmp_path / "params.yaml").write_text("profile: smoke\nfeatures:\n  hop_seconds: 0.064\n  workers: 1\n")
+    (tmp_path / "params.yaml").write_text("profile: smoke\nfeatures:\n  hop_seconds: 0.064\n")
     args = parser.parse_args(["features", "--data", str(smoke_springset), "--out", str(out), "--quiet",
                               "--params", str(tmp_path / "params.yaml")])
     args.func(args)
     assert json.loads(out.with_suffix(".json").read_text())["meta"]["params"]["hop_seconds"] == 0.064
     (tmp_path / "params.yaml").write_text("profile: smoke\nfeatures:\n  hop_second: 0.064\n")
-    with pytest.raises(UserError, match="unknown feature parameter"):
+    with pytest.raises(UserError, match="features.hop_second: unknown setting"):
         args.func(args)
     bad = parser.parse_args(["features", "--data", str(tmp_path / "nowhere"), "--out", str(out), "--quiet"])
     with pytest.raises(UserError, match="no such folder"):

@@ -27,6 +27,11 @@ ALIASES = {"offline_seconds": ["--seconds"], "streaming_seconds": ["--stream-sec
            "offline_max_pass_s": ["--offline-max-pass"], "streaming_threads": ["--stream-threads"]}
 
 
+def thread_value(text: str) -> int | str:
+    """A thread count on the command line: a whole number, or ``all``."""
+    return "all" if text.lower() == "all" else int(text)
+
+
 def run(args: argparse.Namespace) -> None:
     """Handler of ``springstudy efficiency``: the efficiency stage's own ``run`` (see ``--help``)."""
     from springstudy import efficiency as eff
@@ -65,7 +70,7 @@ def add(sub: argparse._SubParsersAction) -> None:
         shown = "all" if default is None and f.name == "models" else (
             " ".join(map(str, default)) if isinstance(default, tuple) else default)
         kind = {"rates": int, "blocks": int, "table_block": int, "repeats": int, "memory_workers": int,
-                "models": str, "threads": str, "streaming_threads": str}.get(f.name, float)
+                "models": str, "threads": thread_value, "streaming_threads": thread_value}.get(f.name, float)
         many = isinstance(default, tuple) or f.name == "models"
         p.add_argument("--" + f.name.replace("_", "-"), *ALIASES.get(f.name, []), dest=f.name, type=kind,
                        nargs="+" if many else None, default=None,

@@ -17,20 +17,30 @@ import argparse
 from pathlib import Path
 
 from springstudy.errors import UserError
+from springstudy.schema import BASELINES
 
 #: Baseline names the command accepts (springstudy.baselines.CLOSED_FORM_BASELINES).
-BASELINE_CHOICES = ("Naive", "Noise ceiling", "Silence", "Linear IR")
+BASELINE_CHOICES = BASELINES
 
 
 def run(args: argparse.Namespace) -> None:
     """Handler of ``springstudy evaluate`` (see ``springstudy evaluate --help``)."""
     from springstudy import evaluate as ev
+    from springstudy import schema
     from springstudy.baselines import LINEAR_IR_REGULARISATION
     from springstudy.metrics import DEFAULT_PRE_EMPHASIS
     from springstudy.outputs import write_bytes_atomic
     from springstudy.outputs import save_figure
     from springstudy.thesis_tables import TABLE_FOR_DATASET
 
+    found = schema.flag_problems(schema.ScoringGroup, {
+        "--pre-emphasis": ("pre_emphasis", args.pre_emphasis), "--resamples": ("n_resamples", args.resamples),
+        "--ir-regularisation": ("ir_regularisation", args.ir_regularisation),
+        "--confidence": ("confidence", args.confidence)}) + schema.flag_problems(schema.EvaluateGroup, {
+        "--examples": ("n_examples", args.examples), "--batch-size": ("batch_size", args.batch_size),
+        "--noise-amplitude": ("noise_amplitude", args.noise_amplitude), "--ir-seconds": ("ir_seconds", args.ir_seconds)})
+    if found:
+        raise UserError("; ".join(found))
     resamples = ev.DEFAULT_RESAMPLES if args.resamples is None else args.resamples
     confidence = ev.DEFAULT_CONFIDENCE if args.confidence is None else args.confidence
     baselines = ev.REFERENCE_BASELINES if args.baselines is None else tuple(args.baselines)

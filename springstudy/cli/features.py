@@ -39,11 +39,8 @@ def run(args: argparse.Namespace) -> None:
         params, workers = FeatureParams(), args.workers
         if args.params:
             loaded = load_params(args.params)
-            group = stage_params("features", loaded) if "features" in loaded else {}
-            # Keys of the stage that are not descriptor parameters; anything else unknown is a typo.
-            stage_keys = {"workers", "out", "preliminary", "split_file"}
-            params = FeatureParams.from_dict({k: v for k, v in group.items() if k not in stage_keys})
-            workers = workers if workers is not None else group.get("workers")
+            # The group's keys (checked by the schema on loading) are descriptor parameters.
+            params = FeatureParams.from_dict(stage_params("features", loaded) if "features" in loaded else {})
         if workers is not None and workers < 1:
             raise FeatureError(f"workers must be at least 1, not {workers}")
         layout = detect_layout(args.data)

@@ -83,6 +83,19 @@ def run(args: argparse.Namespace) -> None:
     from springstudy.outputs import json_safe, save_figure, write_bytes_atomic, write_json_atomic
     from springstudy.stages.ir import measure_model
 
+    from springstudy import schema
+
+    found = schema.flag_problems(schema.IRGroup, {
+        "--f-start": ("sweep_f_start", args.f_start), "--f-end": ("sweep_f_end", args.f_end),
+        "--sweep-seconds": ("sweep_seconds", args.sweep_seconds), "--tail-seconds": ("tail_seconds", args.tail_seconds),
+        "--level-dbfs": ("sweep_level_dbfs", args.level_dbfs), "--block-size": ("block_size", args.block_size),
+        "--stability-seconds": ("stability_seconds", args.stability_seconds),
+        "--ir-seconds": ("linear_ir_seconds", args.ir_seconds),
+        "--ir-regularisation": ("linear_ir_regularisation", args.ir_regularisation)})
+    if args.sample_rate < 1:
+        found.append(f"--sample-rate: must be a positive whole number of Hz (got {args.sample_rate})")
+    if found:
+        raise UserError("; ".join(found))
     model = load_model(args.model, args.checkpoint, args.seed)
     fs = args.sample_rate
     spec = SweepSpec(f_start=args.f_start, f_end=args.f_end, duration=args.sweep_seconds,
@@ -91,8 +104,6 @@ def run(args: argparse.Namespace) -> None:
         spec.check(fs)
     except ValueError as err:
         raise UserError(str(err)) from None
-    if args.block_size is not None and args.block_size < 1:
-        raise UserError("--block-size must be >= 1")
     reference = _device_reference(args, fs) if args.device_ir else None
     device_ir = None if reference is None else reference.ir
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from springstudy.errors import SpringStudyError
+from springstudy.schema import EfficiencyFields, efficiency_problems
 
 
 class EfficiencyError(SpringStudyError, ValueError):
@@ -22,24 +23,10 @@ class EfficiencyError(SpringStudyError, ValueError):
 
 
 @dataclass(frozen=True)
-class EfficiencySettings:
-    """Every setting of the efficiency benchmark (see the module doc); ``check`` validates them."""
-
-    models: tuple[str, ...] | None = None
-    rates: tuple[int, ...] = (16_000, 48_000)
-    blocks: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048)
-    table_block: int = 512
-    offline_seconds: float = 10.0
-    streaming_seconds: float = 1.0
-    repeats: int = 3
-    threads: tuple[int | str, ...] = (1, "all")
-    streaming_threads: tuple[int | str, ...] = (1,)
-    offline_budget_s: float | None = 3.0
-    offline_max_pass_s: float | None = 3.0
-    memory: bool = True
-    memory_seconds: tuple[float, ...] = (10.0, 60.0)
-    memory_stream_seconds: tuple[float, ...] | None = (10.0, 30.0)
-    memory_workers: int = 2
+class EfficiencySettings(EfficiencyFields):
+    """Every setting of the efficiency benchmark (the fields of
+    :class:`springstudy.schema.EfficiencyFields`, whose types and ranges are the schema's);
+    ``check`` validates them."""
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> EfficiencySettings:
@@ -53,30 +40,19 @@ class EfficiencySettings:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}).check()
 
     def check(self) -> EfficiencySettings:
-        """Raise :class:`EfficiencyError` for a setting out of range; return the settings."""
+        """Raise :class:`EfficiencyError` for a setting of the wrong type or out of range (the
+        schema's :func:`springstudy.schema.efficiency_problems`) or an unknown model; return the settings."""
         from springstudy.models import list_models
 
+        found = efficiency_problems(dataclasses.asdict(self))
+        if found:
+            raise EfficiencyError("efficiency settings: " + "; ".join(found))
         if self.models is not None:
             known = {name.lower(): name for name in list_models()}
             unknown = [m for m in self.models if m.lower() not in known]
             if unknown:
                 raise EfficiencyError(f"unknown model(s) {', '.join(unknown)}; named models: "
                                       f"{', '.join(list_models())}")
-        for name in ("rates", "blocks", "memory_seconds", "memory_stream_seconds"):
-            values = getattr(self, name)
-            if values is not None and (not values or any(v <= 0 for v in values)):
-                raise EfficiencyError(f"{name} must be positive numbers, not {list(values)}")
-        for name in ("table_block", "offline_seconds", "streaming_seconds", "repeats", "memory_workers"):
-            if getattr(self, name) <= 0:
-                raise EfficiencyError(f"{name} must be positive, not {getattr(self, name)}")
-        for name in ("offline_budget_s", "offline_max_pass_s"):
-            if getattr(self, name) is not None and getattr(self, name) <= 0:
-                raise EfficiencyError(f"{name} must be positive or None, not {getattr(self, name)}")
-        try:
-            thread_counts(self.threads)
-            thread_counts(self.streaming_threads)
-        except ValueError as err:
-            raise EfficiencyError(str(err)) from err
         return self
 
     def model_names(self) -> list[str]:
