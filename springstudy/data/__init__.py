@@ -47,6 +47,11 @@ _EXPORTS = {
     "training_pairs": "transforms",
     "evaluation_pairs": "transforms",
     "DownloadError": "download",
+    "KNOB_NAMES": "knobs",
+    "KnobRanges": "knobs",
+    "knob_design": "knobs",
+    "read_knobs": "knobs",
+    "knob_matrix": "knobs",
 }
 
 __all__ = ["DatasetError", *_EXPORTS]

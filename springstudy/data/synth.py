@@ -25,6 +25,8 @@ from tqdm.auto import tqdm
 from springstudy import __version__
 from springstudy.outputs import atomic_folder
 from springstudy.data import formats
+from springstudy.data.knobs import (KNOB_NAMES, KNOBS_FILE, KnobRanges, knob_design, mix_output, tank_at,
+                                    write_knobs_csv)
 from springstudy.data.notes import NoteSpec, default_peak, random_notes, render_note
 from springstudy.data.tank import SpringTank, TankParams
 from springstudy.errors import SpringStudyError
@@ -108,22 +110,45 @@ class _Levels:
                 "snr_db": db(self.wet / self.noise) if self.noise > 0 else None}
 
 
+@dataclass
+class _Knobs:
+    """A conditioned rendering: one setting per item (rows in item order, columns
+    :data:`~springstudy.data.knobs.KNOB_NAMES`) and, filled while rendering, each item's true RT60."""
+
+    ranges: KnobRanges
+    settings: np.ndarray
+    rt60: dict[int, float]
+
+
 def _render(specs: list[NoteSpec], tank: SpringTank, n_samples: int, fade: float, seed: int,
             first_index: int, dry_peak: float | None = None,
-            levels: _Levels | None = None) -> tuple[np.ndarray, np.ndarray]:
+            levels: _Levels | None = None, knobs: _Knobs | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Dry notes and their wet tank outputs, (len(specs), n_samples) each, faded alike.
 
     ``dry_peak`` normalises each dry note to that peak before it is played into the tank.
     Before the fade, ``levels`` (if given) accumulates the wet, nonlinear and noise energies.
+    With ``knobs`` each item goes through the tank at its own setting (:func:`tank_at`), and
+    its output is the mix knob's blend of wet and dry.
     """
     fs = tank.params.sample_rate
     dry = np.stack([render_note(s, fs, n_samples, fade, peak=dry_peak) for s in specs])
     # One noise seed per item, derived from the dataset seed, so items do not share noise.
     seeds = [seed + first_index + i for i in range(len(specs))]
-    wet = np.stack([tank.process(d, noise_seed=s) for d, s in zip(dry, seeds)]) \
-        if tank.has_noise else tank.process(dry)
-    if levels is not None:
-        levels.add(tank, dry, wet, seeds)
+    if knobs is not None:
+        wet = np.empty_like(dry)
+        for i, (d, noise_seed) in enumerate(zip(dry, seeds)):
+            setting = knobs.settings[first_index + i]
+            item_tank = SpringTank(tank_at(tank.params, setting))
+            w = item_tank.process(d, noise_seed=noise_seed)
+            if levels is not None:
+                levels.add(item_tank, d[None], w[None], [noise_seed])
+            knobs.rt60[first_index + i] = float(item_tank.rt60("t30")["broadband"])
+            wet[i] = mix_output(d, w, float(setting[KNOB_NAMES.index("mix")]))
+    else:
+        wet = np.stack([tank.process(d, noise_seed=s) for d, s in zip(dry, seeds)]) \
+            if tank.has_noise else tank.process(dry)
+        if levels is not None:
+            levels.add(tank, dry, wet, seeds)
     if fade > 0:
         n_fade = int(round(fade * fs))
         wet[:, -n_fade:] *= 0.5 * (1.0 + np.cos(np.linspace(0.0, np.pi, n_fade)))
@@ -137,7 +162,7 @@ def _peak_gains(x: np.ndarray, peak: float) -> np.ndarray:
 
 
 def _springset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bool,
-               levels: _Levels) -> list[dict[str, Any]]:
+               levels: _Levels, knobs: _Knobs | None = None) -> list[dict[str, Any]]:
     """SpringSet's files. As in the real archive, each dry and each wet item is peak-normalised
     separately (to :data:`SPRINGSET_PEAK`); ``dry_gain`` and ``wet_gain`` in notes.csv are the
     gains applied (stored = gain · rendered), so stored/gain is the tank's true input and output."""
@@ -150,7 +175,8 @@ def _springset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bo
         for start in range(0, n_total, BATCH):
             chunk = specs[start:start + BATCH]
             dry[start:start + len(chunk)], wet[start:start + len(chunk)] = _render(
-                chunk, tank, formats.SPRINGSET_LENGTH, formats.SPRINGSET_FADE_SECONDS, seed, start, levels=levels)
+                chunk, tank, formats.SPRINGSET_LENGTH, formats.SPRINGSET_FADE_SECONDS, seed, start, levels=levels,
+                knobs=knobs)
             bar.update(len(chunk))
     dry_gain, wet_gain = _peak_gains(dry, SPRINGSET_PEAK), _peak_gains(wet, SPRINGSET_PEAK)
     dry *= dry_gain[:, None]
@@ -168,7 +194,7 @@ def _springset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bo
 
 
 def _egfxset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bool,
-             levels: _Levels) -> list[dict[str, Any]]:
+             levels: _Levels, knobs: _Knobs | None = None) -> list[dict[str, Any]]:
     """EGFxSet's files, with the real set's level conventions (thesis Table 4): every dry file is
     peak-normalised (:data:`EGFXSET_DRY_PEAK`) and played into the device at that level; the wet
     keeps the device's gain, scaled by one gain for the whole set so that the loudest wet file
@@ -190,7 +216,8 @@ def _egfxset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bool
     with tqdm(total=2 * len(items), desc="egfxset", unit="note", disable=not progress) as bar:
         for start in range(0, len(items), BATCH):
             chunk = specs[start:start + BATCH]
-            _, wet = _render(chunk, tank, n_samples, EGFXSET_FADE_SECONDS, seed, start, dry_peak=EGFXSET_DRY_PEAK)
+            _, wet = _render(chunk, tank, n_samples, EGFXSET_FADE_SECONDS, seed, start, dry_peak=EGFXSET_DRY_PEAK,
+                             knobs=knobs)
             peak = max(peak, float(np.max(np.abs(wet))))
             bar.update(len(chunk))
         wet_gain = EGFXSET_WET_MAX_PEAK / peak if peak > 0 else 1.0
@@ -198,7 +225,7 @@ def _egfxset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bool
         for start in range(0, len(items), BATCH):
             chunk = specs[start:start + BATCH]
             dry, wet = _render(chunk, tank, n_samples, EGFXSET_FADE_SECONDS, seed, start,
-                               dry_peak=EGFXSET_DRY_PEAK, levels=levels)
+                               dry_peak=EGFXSET_DRY_PEAK, levels=levels, knobs=knobs)
             for k, spec in enumerate(chunk):
                 pos, string, fret = items[start + k]
                 name = formats.egfxset_name(string, fret)
@@ -211,11 +238,15 @@ def _egfxset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bool
 
 
 def synthesize(format: str, preset: str, out: str | Path, seed: int | None = None,
-               tank: TankParams | None = None, progress: bool = True, overwrite: bool = False) -> Path:
+               tank: TankParams | None = None, progress: bool = True, overwrite: bool = False,
+               knobs: KnobRanges | None = None) -> Path:
     """Render the synthetic dataset in ``format`` (``springset`` or ``egfxset``) into ``out``.
 
     ``tank`` gives the tank parameters; its ``sample_rate`` is replaced by the format's rate
-    (16 kHz SpringSet, 48 kHz EGFxSet). Same seed, same bytes. Returns ``out``.
+    (16 kHz SpringSet, 48 kHz EGFxSet). With ``knobs`` (the knobs' ranges) every item is
+    rendered at its own setting of a seeded Latin-hypercube design (:mod:`springstudy.data.knobs`),
+    written to ``knobs.csv`` with the tank's true RT60 per item, the ranges in ``tank.json``.
+    Same seed, same bytes. Returns ``out``.
     """
     if format not in PRESETS:
         raise SynthError(f"unknown format {format!r}; choose springset or egfxset")
@@ -232,15 +263,33 @@ def synthesize(format: str, preset: str, out: str | Path, seed: int | None = Non
     with atomic_folder(out) as tmp:
         build = _springset if format == "springset" else _egfxset
         levels = _Levels()
-        rows = build(tmp, preset, seed, spring, progress, levels)
+        design = None
+        if knobs is not None:
+            design = _Knobs(knobs, knob_design(_item_count(format, preset), knobs, seed), {})
+        rows = build(tmp, preset, seed, spring, progress, levels, design)
         _write_notes_csv(tmp / "notes.csv", rows)
+        if design is not None:
+            write_knobs_csv(tmp / KNOBS_FILE, [r["id"] for r in rows], design.settings,
+                            [design.rt60[i] for i in range(len(rows))])
         # scipy's writer, not libsndfile's: the latter stamps float WAVs with the time (PEAK chunk).
         wavfile.write(tmp / "tank_ir.wav", rate, spring.impulse_response.astype(np.float32))
         report = _tank_report(spring, seed, format, preset)
         report["items"] = len(rows)
+        if design is not None:
+            report["knobs"] = {"names": list(KNOB_NAMES), "ranges": knobs.to_dict(), "file": KNOBS_FILE,
+                               "design": "Latin hypercube, centred-discrepancy optimised (scipy.stats.qmc), "
+                                         "seeded by the dataset seed; tone on a log scale"}
         # Measured on this dataset's items before normalisation and fade: the wet level, the
         # driver's share of the wet energy (ESR of the true linear response) and the noise floor.
         report["levels"] = levels.report()
         # No render time in the file: same seed, same bytes.
         (tmp / "tank.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return out
+
+
+def _item_count(format: str, preset: str) -> int:
+    """Items of a dataset of this format and preset."""
+    if format == "springset":
+        return sum(PRESETS["springset"][preset].values())
+    layout = PRESETS["egfxset"][preset]
+    return len(layout["positions"]) * len(layout["strings"]) * len(layout["frets"])
