@@ -13,7 +13,7 @@ from torch import nn
 
 
 class FiLM(nn.Module):
-    """``y = gamma(c) * x + beta(c)`` per channel; x (B, C, T), c (B, cond_dim)."""
+    """``y = gamma(c) * x + beta(c)`` per channel; x (B, C, T), c (B, cond_dim) or (B, cond_dim, T)."""
 
     def __init__(self, cond_dim: int, num_features: int) -> None:
         super().__init__()
@@ -25,6 +25,11 @@ class FiLM(nn.Module):
             self.adaptor.bias.copy_(torch.cat([torch.ones(num_features), torch.zeros(num_features)]))
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """``cond`` (B, cond_dim) modulates every time step alike; (B, cond_dim, T) modulates each
+        time step by its own column (a control that moves during the signal)."""
+        if cond.dim() == 3:
+            gamma, beta = torch.chunk(self.adaptor(cond.transpose(1, 2)).transpose(1, 2), 2, dim=1)
+            return gamma * x + beta
         gamma, beta = torch.chunk(self.adaptor(cond), 2, dim=-1)
         return gamma.unsqueeze(-1) * x + beta.unsqueeze(-1)
 

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from springstudy.models.base import SpringModel
+from springstudy.models.conditioned import FiLMNet, HyperGRU, KnobGRU
 from springstudy.models.gcn import GCN
 from springstudy.models.recurrent import GRU, LSTM, LSTMConvSkip, RecurrentNet
 from springstudy.models.tcn import TCN
@@ -31,6 +32,8 @@ FAMILIES: dict[str, type[SpringModel]] = {
     "LSTM-cs": LSTMConvSkip,
     "GRU": GRU,
 }
+#: Families of the knob study's conditioned models (:mod:`springstudy.models.conditioned`).
+KNOB_FAMILIES: dict[str, type[SpringModel]] = {"FiLM": FiLMNet, "KnobGRU": KnobGRU, "HyperGRU": HyperGRU}
 
 #: Sample rates of the two datasets (SpringSet 16 kHz, EGFxSet 48 kHz).
 SAMPLE_RATES = (16_000, 48_000)
@@ -133,18 +136,50 @@ CONFIGS: dict[str, NamedConfig] = {c.name: c for c in [
 ]}
 
 
+_GCN_250 = CONFIGS["GCN-250"].kwargs
+_WAVENET_10 = CONFIGS["WaveNet-10"].kwargs
+
+#: The knob study's models: each conditioned model and the unconditioned model of its family it
+#: is compared with. Not thesis configurations, and not in :func:`list_models` (so the thesis's
+#: tables and the efficiency benchmark stay as they are); :func:`build` and :func:`get_config`
+#: know them.
+KNOB_CONFIGS: dict[str, NamedConfig] = {c.name: c for c in [
+    NamedConfig("GCN-250-FiLM", "FiLM", dict(family="GCN", **_GCN_250), thesis_params=None, in_thesis=False,
+                source="(knob study)", note="GCN-250 with a FiLM layer after every gate, fed by a knob MLP "
+                                            "(4 -> 32 -> 16)."),
+    NamedConfig("WaveNet-10-FiLM", "FiLM", dict(family="WaveNet", **_WAVENET_10), thesis_params=None,
+                in_thesis=False, source="(knob study)",
+                note="WaveNet-10 with a FiLM layer after every gate, fed by a knob MLP (4 -> 32 -> 16)."),
+    NamedConfig("GRU-32", "GRU", dict(hidden_size=32, num_layers=1, skip=True), thesis_params=None, in_thesis=False,
+                source="(knob study)", note="A GRU of 32 with a linear skip: the unconditioned partner of "
+                                            "GRU-32-knobs and HyperGRU-32."),
+    NamedConfig("GRU-32-knobs", "KnobGRU", dict(hidden_size=32, skip=True), thesis_params=None, in_thesis=False,
+                source="(knob study)", note="GRU-32 whose input is the sample and the four knobs."),
+    NamedConfig("HyperGRU-32", "HyperGRU", dict(hidden_size=32, hyper_hidden=64, skip=True), thesis_params=None,
+                in_thesis=False, source="(knob study)",
+                note="GRU-32 whose weights an MLP (4 -> 64 -> 3,360) generates from the knobs (HyperGRU)."),
+]}
+
+
+def list_knob_models() -> list[str]:
+    """Names of the knob study's models (:data:`KNOB_CONFIGS`)."""
+    return list(KNOB_CONFIGS)
+
+
 def list_models(include_extensions: bool = True) -> list[str]:
     """Names of the named configurations, in thesis order (extensions last)."""
     return [n for n, c in CONFIGS.items() if include_extensions or c.in_thesis]
 
 
 def get_config(name: str) -> NamedConfig:
-    """The named configuration ``name`` (case-insensitive), or a ``KeyError`` listing them."""
-    lookup = {n.lower(): c for n, c in CONFIGS.items()}
+    """The named configuration ``name`` (case-insensitive; the thesis's and the knob study's), or a
+    ``KeyError`` listing them."""
+    lookup = {n.lower(): c for n, c in {**CONFIGS, **KNOB_CONFIGS}.items()}
     try:
         return lookup[name.lower()]
     except KeyError:
-        raise KeyError(f"unknown model {name!r}; named models: {', '.join(CONFIGS)}") from None
+        raise KeyError(f"unknown model {name!r}; named models: {', '.join(CONFIGS)}; knob study: "
+                       f"{', '.join(KNOB_CONFIGS)}") from None
 
 
 def build(name: str, seed: int | None = 0, **overrides: Any) -> SpringModel:
@@ -156,7 +191,7 @@ def build(name: str, seed: int | None = 0, **overrides: Any) -> SpringModel:
     global RNG.
     """
     config = get_config(name)
-    cls = FAMILIES[config.family]
+    cls = {**FAMILIES, **KNOB_FAMILIES}[config.family]
     kwargs = {**config.kwargs, **overrides}
     try:
         if seed is None:

@@ -50,8 +50,9 @@ from springstudy.streaming.gated import (CompiledGatedStackPlan, FoldedGatedLaye
                                          GatedStackPlan, fold_gated_stack)
 from springstudy.streaming.recurrent import (CompiledGRU, RecurrentPlan)
 from springstudy.streaming.streamer import (Streamer, fused_plan)
+from springstudy.streaming.knobbed import (CONTROL_BLOCK, SMOOTHING_SECONDS, KnobSmoother, KnobStreamer)
 
-__all__ = ["CausalConvStream", "CompiledGRU", "CompiledGatedStackPlan", "CompiledPlan",
+__all__ = ["CONTROL_BLOCK", "KnobSmoother", "KnobStreamer", "SMOOTHING_SECONDS", "CausalConvStream", "CompiledGRU", "CompiledGatedStackPlan", "CompiledPlan",
     "CompiledTCNPlan", "ConvInput", "DEFAULT_MAX_BLOCK", "FoldedGatedLayer", "FoldedGatedStack",
     "FoldedTCNBlock", "FusedPlan", "GatedStackPlan", "MirroredRingBuffer", "ModuleStream",
     "ProjectedOutput", "RecurrentPlan", "RecurrentStream", "SHIFT_ROOM_BLOCKS", "ShiftingBuffer",
