@@ -8,6 +8,7 @@ same turn without smoothing (the click).
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -162,3 +163,46 @@ def test_streaming_refuses_a_model_without_knobs() -> None:
     with pytest.raises(ValueError, match="follows the knobs"):
         build("HyperGRU-32")(torch.zeros(1, 1, 10))
     assert isinstance(build("GCN-250-FiLM"), FiLMNet) and isinstance(build("HyperGRU-32"), HyperGRU)
+
+
+@pytest.fixture(scope="module")
+def knob_data(tmp_path_factory):
+    from springstudy.data.knobs import KnobRanges
+    from springstudy.data.synth import synthesize
+    from springstudy.data.tank import TankParams
+
+    return synthesize("springset", "smoke", tmp_path_factory.mktemp("kd") / "springset", seed=4,
+                      tank=TankParams.preset("realistic", rt60=0.8), progress=False, knobs=KnobRanges.from_dict())
+
+
+@pytest.mark.parametrize("name", ["GCN-250-FiLM", "GRU-32-knobs", "HyperGRU-32"])
+def test_a_conditioned_model_trains_on_its_knobs_and_resumes_exactly(name, knob_data, tmp_path) -> None:
+    from springstudy.train import TrainConfig, load_training_checkpoint, train
+
+    def config(out):
+        return TrainConfig(model=name, out=str(out), data=str(knob_data), max_steps=4, batch_size=2, crop_seconds=0.1,
+                           val_every=2, val_items=2, val_seconds=0.25, tensorboard=False, seed=3, threads=1,
+                           model_overrides=SMALL[name], alpha=1.0, time_term="esr")
+
+    straight = train(config(tmp_path / "a"), progress=False)
+    assert straight.summary["steps"] == 4 and np.isfinite(straight.summary["val_metrics"]["esr"])
+
+    def stop(step, loss):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config(tmp_path / "b"), progress=False, on_step=stop)
+    train(config(tmp_path / "b"), resume=True, progress=False)
+    a, b = (load_training_checkpoint(tmp_path / run / "last.pt")["model_state"] for run in "ab")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_conditioned_model_needs_data_with_knobs(tmp_path) -> None:
+    from springstudy.data.synth import synthesize
+    from springstudy.train import TrainConfig, TrainingError, train
+
+    plain = synthesize("springset", "smoke", tmp_path / "plain", seed=4, progress=False)
+    with pytest.raises(TrainingError, match="follows the knobs, but .* has none"):
+        train(TrainConfig(model="GCN-250-FiLM", out=str(tmp_path / "run"), data=str(plain), max_steps=1,
+                          batch_size=2, crop_seconds=0.1, tensorboard=False), progress=False)

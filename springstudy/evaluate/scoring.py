@@ -79,13 +79,18 @@ def score_predictor(predict: Predictor, split: Any, name: str, params: int | Non
     return Scored(items=items, examples=examples)
 
 
-def model_predictor(model: torch.nn.Module, device: str | torch.device = "cpu") -> Predictor:
-    """A predictor from a trained model: whole items through ``model`` in eval mode."""
+def model_predictor(model: torch.nn.Module, device: str | torch.device = "cpu",
+                    knobs: torch.Tensor | None = None) -> Predictor:
+    """A predictor from a trained model: whole items through ``model`` in eval mode (a
+    knob-conditioned model with each item's row of ``knobs``, the split's settings)."""
+    from springstudy.models.conditioned import apply_model
+
     device = torch.device(device)
     model = model.to(device).eval()
 
     def predict(dry: torch.Tensor, indices: Sequence[int]) -> torch.Tensor:
-        return model(dry.to(device)).cpu()
+        rows = None if knobs is None else knobs[torch.as_tensor(list(indices))]
+        return apply_model(model, dry.to(device), rows).cpu()
 
     return predict
 

@@ -26,6 +26,11 @@ def load_splits(config: TrainConfig) -> tuple[dict[str, SplitTensors], int, dict
         raise TrainingError(str(err)) from err
 
 
+def knobs_of(split: SplitTensors, items: Any) -> torch.Tensor | None:
+    """The knob settings (len(items), K) of ``items`` of ``split``; None for data without knobs."""
+    return None if split.knobs is None else split.knobs[torch.as_tensor(items)]
+
+
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     """The order training items are visited in during ``epoch`` (a function of seed and epoch)."""
     return np.random.default_rng([seed, epoch]).permutation(n)

@@ -20,9 +20,10 @@ from springstudy import __version__
 from springstudy.data.tensors import SplitTensors
 from springstudy.environment import REPORTED_PACKAGES, package_version
 from springstudy.metrics import MRSTFT_FFT_SIZES, ThesisLoss, compute_all, esr, whitening_filter
+from springstudy.models.conditioned import apply_model, is_conditioned
 from springstudy.outputs import json_safe, write_json_atomic
 from springstudy.train.checkpoints import _saved_step, git_commit, load_training_checkpoint, run_lock, save_atomic
-from springstudy.train.crops import _check_sampling, crop_batch, epoch_order, load_splits
+from springstudy.train.crops import _check_sampling, crop_batch, epoch_order, knobs_of, load_splits
 from springstudy.train.settings import RECURRENT_INITS, RunResult, TrainConfig, TrainingError
 
 
@@ -60,7 +61,7 @@ def _validate(model: torch.nn.Module, split: SplitTensors, loss_fn: ThesisLoss, 
     with torch.no_grad():
         for i in range(n_items):
             dry, wet = split.dry[i:i + 1, :, :length].to(device), split.wet[i:i + 1, :, :length].to(device)
-            pred = model(dry)
+            pred = apply_model(model, dry, knobs_of(split, [i]))
             losses.append(float(loss_fn(pred, wet)))
             esrs.append(float(esr(pred, wet)[0]))
     model.train()
@@ -184,6 +185,9 @@ class _TrainingRun:
         self._check(crop, context)
 
         self.model = model = build(config.model, seed=config.seed, **config.model_overrides).to(device)
+        if is_conditioned(model) and (train_set.knobs is None or self.val_set.knobs is None):
+            raise TrainingError(f"{config.model} follows the knobs, but {config.data or 'the data'} has none "
+                                f"(render it with knobs: springstudy data synth --knobs)")
         init_started, init_started_cpu = time.perf_counter(), time.process_time()
         self.init_readout_esr = init_readout_esr = None if resume else _initialise(model, config, train_set,
                                                                                    sample_rate)
@@ -309,7 +313,9 @@ class _TrainingRun:
         started, started_cpu = time.perf_counter(), time.process_time()
         self.optimizer.zero_grad(set_to_none=True)
         power = self.item_power[torch.as_tensor(items[self.rank::self.world])].to(self.device) if self.crop else None
-        loss = self.loss_fn(self.net(dry)[..., dry.shape[-1] - wet.shape[-1]:], wet, power)
+        knobs = knobs_of(self.train_set, items[self.rank::self.world]) if is_conditioned(self.model) else None
+        pred = self.net(dry) if knobs is None else self.net(dry, knobs.to(self.device))
+        loss = self.loss_fn(pred[..., dry.shape[-1] - wet.shape[-1]:], wet, power)
         if not torch.isfinite(loss):
             bad = [self.train_set.ids[i] for i in items]
             raise TrainingError(
@@ -425,7 +431,7 @@ def _summary(config: TrainConfig, model: torch.nn.Module, val_set: SplitTensors,
     with torch.no_grad():
         for i in range(n_items):
             dry, wet = val_set.dry[i:i + 1, :, :length], val_set.wet[i:i + 1, :, :length]
-            pred = model(dry.to(device)).cpu()
+            pred = apply_model(model, dry.to(device), knobs_of(val_set, [i])).cpu()
             for name, value in compute_all(pred, wet, config.pre_emphasis).items():
                 per_item.setdefault(name, []).append(value)
     summary = {
@@ -467,7 +473,7 @@ def _log_examples(writer: Any, model: torch.nn.Module, val_set: SplitTensors, co
     with torch.no_grad():
         for i in range(min(config.audio_examples, len(val_set.ids))):
             dry, wet = val_set.dry[i:i + 1, :, :length], val_set.wet[i:i + 1, :, :length]
-            pred = model(dry.to(device)).cpu()
+            pred = apply_model(model, dry.to(device), knobs_of(val_set, [i])).cpu()
             signals = {"input": dry, "output": pred, "target": wet}
             fig, axes = plt.subplots(1, 3, figsize=(12, 3), sharey=True)
             for ax, (name, x) in zip(axes, signals.items()):
