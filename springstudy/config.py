@@ -29,7 +29,8 @@ from springstudy.schema import FORMATS, PROFILES
 SHARED_SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
     "scoring": {"train": ("pre_emphasis",),
                 "baselines": ("pre_emphasis", "ir_regularisation", "n_resamples", "confidence"),
-                "evaluate": ("pre_emphasis", "ir_regularisation", "n_resamples", "confidence")},
+                "evaluate": ("pre_emphasis", "ir_regularisation", "n_resamples", "confidence"),
+                "knobs": ("pre_emphasis", "n_resamples", "confidence")},
 }
 
 
@@ -97,6 +98,11 @@ def params_problems(params: dict[str, Any]) -> list[str]:
             check = (schema.efficiency_problems if name == "efficiency"
                      else lambda values, where: schema.problems(schema.GROUPS[name], values, where))
             add(_in_profile(check(group, name), params[name], name, profile))
+            if name == "knobs":          # its training settings are a training run's
+                for part in ("train", "recurrent"):
+                    if isinstance(group.get(part), dict):
+                        add(_in_profile(schema.train_problems(group[part], f"knobs.{part}"), params[name],
+                                        name, profile))
     return lines
 
 

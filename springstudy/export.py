@@ -1,8 +1,9 @@
 """Export a springstudy model for real-time use: TorchScript or ONNX.
 
 ``export_model(model, path, format)`` writes a file that maps (B, 1, T) -> (B, 1, T) for any
-B and T (and takes the conditioning vector (B, cond_dim) as a second input when the model was
-built with ``cond_dim > 0``), like neural-amp-modeler's models export themselves.
+B and T (and takes a second input: the knob values ``knobs`` (B, 4) of a knob-conditioned model,
+or the conditioning vector ``cond`` (B, cond_dim) of one built with ``cond_dim > 0``), like
+neural-amp-modeler's models export themselves.
 
 - TorchScript: ``torch.jit.script`` of the model (no tracing, so no shape is baked in). The
   named configuration and receptive field go in the extra file ``springstudy.json``.
@@ -37,18 +38,36 @@ ONNX_OPSET = 17
 EXAMPLE_LENGTH = 64
 
 
+def _second_input(model: nn.Module) -> tuple[str, int]:
+    """The name and width of a model's second input: ``knobs`` (B, 4) for a knob-conditioned
+    model, ``cond`` (B, cond_dim) for one built with FiLM conditioning, or ("", 0)."""
+    from springstudy.models.conditioned import is_conditioned
+
+    if is_conditioned(model):
+        return "knobs", int(model.knob_count)
+    return ("cond", int(getattr(model, "cond_dim", 0))) if getattr(model, "cond_dim", 0) else ("", 0)
+
+
 def export_metadata(model: nn.Module) -> dict[str, object]:
-    """What an exported file says about its model: name, overrides, size, receptive field."""
+    """What an exported file says about its model: name, overrides, size, receptive field, inputs."""
+    from springstudy.data.knobs import KNOB_NAMES
+
     rf = getattr(model, "receptive_field", None)
-    return {
+    name, width = _second_input(model)
+    metadata: dict[str, object] = {
         "model_name": getattr(model, "config_name", "") or type(model).__name__,
         "model_overrides": dict(getattr(model, "config_overrides", {})),
         "num_parameters": int(sum(p.numel() for p in model.parameters())),
         "receptive_field": rf if rf is None or rf != float("inf") else "inf",
         "cond_dim": int(getattr(model, "cond_dim", 0)),
-        "input": "(batch, 1, time)" + (", cond (batch, cond_dim)" if getattr(model, "cond_dim", 0) else ""),
+        "input": "(batch, 1, time)" + (f", {name} (batch, {width})" if width else ""),
         "output": "(batch, 1, time)",
     }
+    if name == "knobs":
+        metadata["knobs"] = list(KNOB_NAMES)
+        metadata["knob_scale"] = ("each knob in [0, 1] over the range of the training data (its tank.json); "
+                                  "smooth a turn in the host (springstudy.streaming.KnobSmoother)")
+    return metadata
 
 
 def export_model(model: nn.Module, path: str | Path, format: str) -> Path:
@@ -81,15 +100,20 @@ def _export_onnx(model: nn.Module, path: Path, metadata: dict[str, object]) -> P
         import onnx
     except ImportError as err:  # pragma: no cover - onnx is a declared dependency
         raise RuntimeError("ONNX export needs the 'onnx' package (pip install onnx)") from err
-    cond_dim = int(getattr(model, "cond_dim", 0))
+    second, width = _second_input(model)
     example = [torch.zeros(1, 1, EXAMPLE_LENGTH)]
     names = ["input"]
     axes: dict[str, dict[int, str]] = {"input": {0: "batch", 2: "time"},
                                        "output": {0: "batch", 2: "time"}}
-    if cond_dim > 0:
-        example.append(torch.zeros(1, cond_dim))
-        names.append("cond")
-        axes["cond"] = {0: "batch"}
+    if width > 0:
+        example.append(torch.full((1, width), 0.5))
+        names.append(second)
+        axes[second] = {0: "batch"}
+    if getattr(model, "per_item", False):
+        # The HyperGRU runs each item with its own generated weights, a loop the tracing exporter
+        # unrolls for the example's one item: its ONNX file takes batch 1 (any length).
+        axes = {key: {k: v for k, v in value.items() if v != "batch"} for key, value in axes.items()}
+        metadata = {**metadata, "batch": "1 (each item runs with its own generated weights)"}
     with warnings.catch_warnings():
         # The TorchScript-based exporter is deprecated in favour of dynamo; see the module doc.
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -99,6 +99,13 @@ SECTIONS = (
     Section("Efficiency (thesis Table 11)",
             "Real-time factor and memory, offline (the thesis's method, done right) and streaming.",
             tables=("table11_efficiency",), figures=("efficiency_*.png",)),
+    Section("The knobs: do models follow a spring reverb's controls? (beyond the thesis)",
+            "A dataset where every item went through the tank at its own setting of four knobs (decay, tone, "
+            "dwell, mix; a seeded Latin hypercube). Each conditioned model (FiLM, knobs concatenated to a GRU's "
+            "input, HyperGRU) beside the unconditioned model of its family trained on the same items, scored on "
+            "settings never seen in training (inside the ranges and at their 16 corners), with the paired "
+            "difference; and, for a sweep of the decay knob, each model's sine-sweep RT60 against the tank's true "
+            "RT60.", tables=("knobs_results",), figures=("knobs_*.png",), extra="knobs"),
     Section("Impulse responses and RT60 (thesis Figures 16–19)",
             "Sine-sweep impulse responses of the device and the models, waterfalls, decay times per band "
             "and energy decay curves with their fitted lines.",
@@ -180,8 +187,22 @@ def _bounds(reports: Path, profile: str) -> str:
     return "\n".join(lines) if lines else "_No bounds were computed (no trained runs)._"
 
 
+def _knobs(reports: Path, profile: str) -> str:
+    """The knob study's decay sweep as a table and its reading, from the stage's CSVs."""
+    from springstudy.evaluate.knobs import reading, rt60_markdown
+
+    tables = reports / "tables"
+    if not (tables / "knobs_rt60.csv").is_file() or not (tables / "knobs_differences.csv").is_file():
+        return ""
+    rt60 = pd.read_csv(tables / "knobs_rt60.csv")
+    differences = pd.read_csv(tables / "knobs_differences.csv")
+    return "\n\n".join(["The decay sweep (the other knobs at the middle of their ranges):", rt60_markdown(rt60),
+                         "What the numbers say:", reading(differences, rt60)])
+
+
 _EXTRAS = {"environment": lambda reports, profile: _environment(reports),
-           "models": lambda reports, profile: _models(reports), "training": _training, "bounds": _bounds}
+           "models": lambda reports, profile: _models(reports), "training": _training, "bounds": _bounds,
+           "knobs": _knobs}
 
 
 def build_report(root: str | Path, profile: str, reports_dir: str | Path | None = None,

@@ -316,11 +316,35 @@ class IRGroup(BaseModel):
     figure_dpi: PositiveInt = None
 
 
+Knob = Literal["decay", "tone", "dwell", "mix"]
+Range = Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], Field(min_length=2, max_length=2)]
+
+
+class _KnobTraining(BaseModel):
+    """Training settings of the knob study's runs (checked in full by :func:`train_problems`)."""
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class KnobsGroup(BaseModel):
+    """``knobs``: the knob study (notebook 11): the knobs' ranges, the conditioned dataset's size,
+    the models (each conditioned one and its unconditioned partner), their training, the RT60 sweep."""
+    model_config = _STRICT
+    ranges: dict[Knob, Range] = None
+    items: dict[Literal["train", "val_test"], PositiveInt] = None
+    pairs: dict[str, str] = Field(None, min_length=1)
+    decay_points: int = Field(None, ge=2)
+    sweep_seconds: PositiveFloat = None
+    tail_seconds: PositiveFloat = None
+    train: dict[str, Any] = None
+    recurrent: dict[str, Any] = None
+
+
 #: The schema of each plain params.yaml group (``train`` and ``efficiency`` have their own
 #: checks, :func:`train_problems` and :func:`efficiency_problems`).
 GROUPS: dict[str, type[BaseModel]] = {
     "scoring": ScoringGroup, "data": DataGroup, "calibration": CalibrationGroup,
     "features": FeaturesGroup, "baselines": BaselinesGroup, "evaluate": EvaluateGroup, "ir": IRGroup,
+    "knobs": KnobsGroup,
 }
 #: Groups dvc.yaml passes to their stage as written (``${features.hop_seconds}``): a
 #: ``profiles:`` entry there would never be read, so it is refused.

@@ -69,11 +69,15 @@ def test_a_constant_trajectory_equals_a_constant_setting(name) -> None:
 def test_hypergru_weights_follow_the_knobs_and_start_as_a_gru() -> None:
     model = build("HyperGRU-32", seed=0)
     a, b = model.generated_weights(torch.zeros(4)), model.generated_weights(torch.ones(4))
-    template = dict(model._template.named_parameters())
-    for key in a:
-        assert not torch.equal(a[key], b[key]), key
-        torch.testing.assert_close(a[key], template[key], atol=0.05, rtol=0)   # init_scale 0.01
-    assert not any(n.startswith("_template") for n, _ in model.named_parameters())
+    gru = torch.nn.GRU(1, 32, batch_first=True)
+    for key, x, y in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), a, b):
+        assert not torch.equal(x, y), key
+        assert x.shape == getattr(gru, key + "_l0").shape, key
+    # At the start the generated weights are a plain GRU's (the MLP's bias) plus at most a small term.
+    plain = torch.split(model.hyper[-1].bias.detach(), model.splits)
+    for x, start in zip(a, plain):
+        torch.testing.assert_close(x.flatten(), start, atol=0.05, rtol=0)
+    assert sum(p.numel() for p in model.parameters()) == model.num_parameters
     x = 0.1 * torch.randn(1, 1, 400)
     loss = model(x, torch.rand(1, 4)).pow(2).mean()
     loss.backward()

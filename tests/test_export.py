@@ -149,3 +149,43 @@ def test_cli_user_errors(tmp_path):
                  "torchscript", "--out", out])
     with pytest.raises(SystemExit):  # argparse rejects an unknown format
         run_cli(["export", "--model", "GCN-250", "--format", "tflite", "--out", out])
+
+
+KNOB_SMALL = {"GCN-250-FiLM": dict(channels=4, kernel_size=9), "GRU-32-knobs": dict(hidden_size=8),
+              "HyperGRU-32": dict(hidden_size=8, hyper_hidden=16)}
+
+
+def _knob_model(name):
+    model = build(name, seed=3, **KNOB_SMALL[name]).eval()
+    with torch.no_grad():                                   # away from the identity start: the knobs matter
+        for key, p in model.named_parameters():
+            if "encoder" in key or "film" in key or "hyper" in key:
+                p.add_(0.3 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
+    return model
+
+
+@pytest.mark.parametrize("name", list(KNOB_SMALL))
+@pytest.mark.parametrize("format", ["torchscript", "onnx"])
+def test_a_knob_model_exports_with_its_knobs_as_an_input(name, format, tmp_path):
+    model = _knob_model(name)
+    gen = torch.Generator().manual_seed(2)
+    batch = 1 if format == "onnx" and name == "HyperGRU-32" else 2      # its ONNX file takes one item
+    x, knobs = torch.randn(batch, 1, 900, generator=gen), torch.rand(batch, 4, generator=gen)
+    path = export_model(model, tmp_path / f"m.{format}", format)
+    if format == "torchscript":
+        extra = {"springstudy.json": ""}
+        loaded = torch.jit.load(str(path), _extra_files=extra)
+        meta = json.loads(extra["springstudy.json"])
+        with torch.no_grad():
+            out = loaded(x, knobs)
+    else:
+        ort = pytest.importorskip("onnxruntime")
+        onnx = pytest.importorskip("onnx")
+        meta = {p.key: json.loads(p.value) for p in onnx.load(str(path)).metadata_props}
+        (out,) = ort.InferenceSession(str(path)).run(None, {"input": x.numpy(), "knobs": knobs.numpy()})
+        out = torch.from_numpy(out)
+    assert meta["knobs"] == ["decay", "tone", "dwell", "mix"] and "knobs (batch, 4)" in meta["input"]
+    with torch.no_grad():
+        reference = model(x, knobs)
+        assert not torch.allclose(reference, model(x, 1 - knobs))      # the knobs reach the output
+    torch.testing.assert_close(out, reference, atol=1e-5, rtol=0)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from pyroomacoustics.experimental import measure_rt60
 from scipy.stats import qmc
 
@@ -144,3 +145,28 @@ def test_bad_knob_ranges_are_refused() -> None:
         KnobRanges({**RANGES.ranges, "reverb": (0.0, 1.0)})
     with pytest.raises(ValueError, match="mix lies in"):
         KnobRanges.from_dict({"mix": [0.0, 2.0]})
+
+
+def test_the_egfxset_layout_carries_knobs_too(tmp_path) -> None:
+    folder = synthesize("egfxset", "smoke", tmp_path / "egfxset", seed=3, tank=TankParams.preset("realistic"),
+                        progress=False, knobs=RANGES)
+    splits, rate, _ = load_split_tensors(folder, None, seed=1)
+    assert rate == 48_000
+    frame = read_knobs(folder)
+    assert sorted(frame.index) == sorted(open_dataset(folder).ids)
+    for split in splits.values():
+        np.testing.assert_allclose(split.knobs.numpy(),
+                                   RANGES.normalise(frame.loc[split.ids, list(KNOB_NAMES)].to_numpy()), rtol=1e-6)
+
+
+def test_the_command_line_renders_the_params_knob_design(tmp_path, capsys) -> None:
+    from springstudy.cli.main import main
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "knobs"
+    assert main(["data", "synth", "--format", "springset", "--preset", "smoke", "--knobs", "--params",
+                 str(root / "params.yaml"), "--out", str(out)]) == 0
+    params = yaml.safe_load((root / "params.yaml").read_text())["knobs"]
+    frame = read_knobs(out)
+    assert len(frame) == sum(params["profiles"]["smoke"]["items"].values())
+    assert json.loads((out / "tank.json").read_text())["knobs"]["ranges"] == KnobRanges.from_dict(params["ranges"]).to_dict()

@@ -71,6 +71,11 @@ CASES = [
     (_set("ir", "profiles", "quick", "sweep_seconds", value=-3.0),
      "ir.profiles.quick.sweep_seconds: input should be greater than 0 (got -3.0)"),
     (_set("ir", "sweep_level_dbfs", value=3.0), "ir.sweep_level_dbfs: input should be less than or equal to 0"),
+    (_set("knobs", "decay_points", value=1), "knobs.decay_points: input should be greater than or equal to 2"),
+    (_set("knobs", "ranges", "decay", value=[1.5]), "knobs.ranges.decay: list should have at least 2 items"),
+    (_set("knobs", "profiles", "quick", "train", "lr", value="3e-3"),
+     "knobs.profiles.quick.train.lr: input should be a valid number (got '3e-3')"),
+    (_set("knobs", "recurrent", "crop_seconds", value=0), "knobs.recurrent.crop_seconds: input should be greater than 0"),
     (_set("efficiency", "threads", value=[0, "all"]),
      "efficiency.threads.0: expected a whole number >= 1 or 'all' (got 0)"),
     (_set("efficiency", "profiles", "quick", "blocks", value=[128, 2.5]),
@@ -108,7 +113,7 @@ def test_the_projects_params_yaml_passes_and_reading_it_needs_no_torch() -> None
 
 @pytest.mark.parametrize("group,notebook", [("baselines", "04_baselines"), ("evaluate", "05_evaluate"),
                                             ("ir", "07_ir_rt60"), ("features", "02_features"),
-                                            ("calibration", "08_calibration")])
+                                            ("calibration", "08_calibration"), ("knobs", "11_knobs")])
 def test_every_group_setting_is_a_parameter_of_its_notebook(group, notebook) -> None:
     """A group's keys are its notebook's parameters (papermill passes them): the schema may name
     no setting the notebook lacks."""

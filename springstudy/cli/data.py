@@ -35,23 +35,33 @@ def add_synth(data_sub: argparse._SubParsersAction) -> None:
     s.add_argument("--drive", type=float, default=None, help="driver nonlinearity drive (0 = linear)")
     s.add_argument("--params", default=None,
                    help="read the tank parameters from this params.yaml (group data.tank); flags win")
+    s.add_argument("--knobs", action="store_true",
+                   help="render every item at its own knob setting (decay, tone, dwell, mix; a seeded Latin "
+                        "hypercube over the ranges of --params' knobs group, or the default ranges) and write knobs.csv")
     s.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
     s.set_defaults(func=run_synth)
 
 
 def run_synth(args: argparse.Namespace) -> None:
     """Handler of ``springstudy data synth``: the tank from params.yaml's data.tank, flags winning."""
-    from springstudy.config import ConfigError, load_params
+    from springstudy.config import ConfigError, load_params, stage_params
     from springstudy.data.synth import SynthError, synthesize
     from springstudy.data.tank import TankParams
 
+    from springstudy.data.knobs import KnobRanges
+
     values: dict[str, Any] = {}
     seed = args.seed
+    ranges, sizes = None, None
     try:
         if args.params:
             params = load_params(args.params)
             values.update(params.get("data", {}).get("tank", {}) or {})
             seed = seed if seed is not None else params.get("seed")
+        if args.knobs:
+            group = stage_params("knobs", params, args.preset) if args.params and "knobs" in params else {}
+            ranges = KnobRanges.from_dict(group.get("ranges"))
+            sizes = group.get("items")
         if args.tank is not None:
             values["preset"] = args.tank
         if args.rt60 is not None:
@@ -60,7 +70,8 @@ def run_synth(args: argparse.Namespace) -> None:
             values["drive"] = args.drive
         tank = TankParams.from_dict(values)
         started = time.perf_counter()
-        out = synthesize(args.format, args.preset, args.out, seed=seed, tank=tank, overwrite=args.overwrite)
+        out = synthesize(args.format, args.preset, args.out, seed=seed, tank=tank, overwrite=args.overwrite,
+                         knobs=ranges, sizes=sizes if args.format == "springset" else None)
     except (ConfigError, SynthError, ValueError) as err:
         raise UserError(str(err)) from err
     report = json.loads((out / "tank.json").read_text())

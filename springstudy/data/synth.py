@@ -161,12 +161,12 @@ def _peak_gains(x: np.ndarray, peak: float) -> np.ndarray:
     return np.where(top > 0, peak / np.where(top > 0, top, 1.0), 1.0)
 
 
-def _springset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bool,
+def _springset(tmp: Path, preset: str | dict[str, int], seed: int, tank: SpringTank, progress: bool,
                levels: _Levels, knobs: _Knobs | None = None) -> list[dict[str, Any]]:
     """SpringSet's files. As in the real archive, each dry and each wet item is peak-normalised
     separately (to :data:`SPRINGSET_PEAK`); ``dry_gain`` and ``wet_gain`` in notes.csv are the
     gains applied (stored = gain · rendered), so stored/gain is the tank's true input and output."""
-    sizes = PRESETS["springset"][preset]
+    sizes = PRESETS["springset"][preset] if isinstance(preset, str) else preset
     n_total = sizes["train"] + sizes["val_test"]
     specs = random_notes(n_total, seed)
     dry = np.empty((n_total, formats.SPRINGSET_LENGTH))
@@ -239,19 +239,23 @@ def _egfxset(tmp: Path, preset: str, seed: int, tank: SpringTank, progress: bool
 
 def synthesize(format: str, preset: str, out: str | Path, seed: int | None = None,
                tank: TankParams | None = None, progress: bool = True, overwrite: bool = False,
-               knobs: KnobRanges | None = None) -> Path:
+               knobs: KnobRanges | None = None, sizes: dict[str, int] | None = None) -> Path:
     """Render the synthetic dataset in ``format`` (``springset`` or ``egfxset``) into ``out``.
 
     ``tank`` gives the tank parameters; its ``sample_rate`` is replaced by the format's rate
     (16 kHz SpringSet, 48 kHz EGFxSet). With ``knobs`` (the knobs' ranges) every item is
     rendered at its own setting of a seeded Latin-hypercube design (:mod:`springstudy.data.knobs`),
     written to ``knobs.csv`` with the tank's true RT60 per item, the ranges in ``tank.json``.
+    ``sizes`` (SpringSet only: ``{"train": n, "val_test": m}``) replaces the preset's item counts.
     Same seed, same bytes. Returns ``out``.
     """
     if format not in PRESETS:
         raise SynthError(f"unknown format {format!r}; choose springset or egfxset")
     if preset not in PRESETS[format]:
         raise SynthError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS[format])}")
+    if sizes is not None:
+        if format != "springset" or set(sizes) != {"train", "val_test"} or min(sizes.values()) < 1:
+            raise SynthError(f"sizes: a SpringSet's {{train: n, val_test: m}} (n, m >= 1), not {sizes!r} for {format}")
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise SynthError(f"{out}: folder exists and is not empty (use overwrite to replace it)")
@@ -264,9 +268,11 @@ def synthesize(format: str, preset: str, out: str | Path, seed: int | None = Non
         build = _springset if format == "springset" else _egfxset
         levels = _Levels()
         design = None
+        size = sizes if sizes is not None else preset
         if knobs is not None:
-            design = _Knobs(knobs, knob_design(_item_count(format, preset), knobs, seed), {})
-        rows = build(tmp, preset, seed, spring, progress, levels, design)
+            n_items = sum(sizes.values()) if sizes is not None else _item_count(format, preset)
+            design = _Knobs(knobs, knob_design(n_items, knobs, seed), {})
+        rows = build(tmp, size, seed, spring, progress, levels, design)
         _write_notes_csv(tmp / "notes.csv", rows)
         if design is not None:
             write_knobs_csv(tmp / KNOBS_FILE, [r["id"] for r in rows], design.settings,
@@ -293,3 +299,19 @@ def _item_count(format: str, preset: str) -> int:
         return sum(PRESETS["springset"][preset].values())
     layout = PRESETS["egfxset"][preset]
     return len(layout["positions"]) * len(layout["strings"]) * len(layout["frets"])
+
+
+def render_conditioned(settings: np.ndarray, tank: TankParams, seed: int, seconds: float = 2.0,
+                       ranges: KnobRanges | None = None) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """Dry notes and the tank's outputs at the given knob settings (one per row), as a
+    conditioned SpringSet item is made (each peak-normalised, the end faded), not written
+    anywhere: e.g. test items at the edges of the knob ranges. Returns dry, wet (N, T) and each
+    setting's true RT60 (T30)."""
+    rate = tank.sample_rate
+    n_samples = int(round(seconds * rate))
+    specs = random_notes(len(settings), seed)
+    design = _Knobs(ranges or KnobRanges.from_dict(), np.asarray(settings, dtype=float), {})
+    dry, wet = _render(specs, SpringTank(tank), n_samples, formats.SPRINGSET_FADE_SECONDS, seed, 0, knobs=design)
+    dry *= _peak_gains(dry, SPRINGSET_PEAK)[:, None]
+    wet *= _peak_gains(wet, SPRINGSET_PEAK)[:, None]
+    return dry, wet, [design.rt60[i] for i in range(len(settings))]

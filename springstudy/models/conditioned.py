@@ -124,58 +124,66 @@ class HyperGRU(SpringModel):
 
     ``run(x, knobs, state)`` returns the output and the final hidden state; a trajectory
     (B, K, T) is split where the knobs change and each stretch runs with its own weights, the
-    hidden state carried across, which is how a streaming host runs it block by block.
+    hidden state carried across, which is how a streaming host runs it block by block. The GRU
+    runs as ``torch.gru`` on the generated weights (TorchScript and ONNX export it).
     """
+
+    #: Items run one by one (each with its own weights): an ONNX export takes batch 1.
+    per_item = True
 
     def __init__(self, hidden_size: int = 32, knobs: int = KNOB_COUNT, hyper_hidden: int = 64,
                  skip: bool = True, init_scale: float = 0.01) -> None:
         super().__init__()
         self.hidden_size, self.knob_count = hidden_size, knobs
         template = nn.GRU(1, hidden_size, batch_first=True)
-        # The GRU is a template only: its weights come from the hypernetwork, so it is kept out
-        # of the module tree (no parameters of its own are trained or saved).
-        object.__setattr__(self, "_template", template)
-        self._shapes = [(name, p.shape) for name, p in template.named_parameters()]
+        # Where each of the GRU's four tensors sits in the MLP's output: weight_ih (3H, 1),
+        # weight_hh (3H, H), bias_ih (3H), bias_hh (3H), as torch.nn.GRU orders them.
+        sizes = [p.numel() for _, p in template.named_parameters()]
+        self.splits = sizes
         initial = torch.cat([p.detach().reshape(-1) for _, p in template.named_parameters()])
         self.hyper = nn.Sequential(nn.Linear(knobs, hyper_hidden), nn.Tanh(), nn.Linear(hyper_hidden, initial.numel()))
         with torch.no_grad():
             self.hyper[-1].weight.mul_(init_scale)
-            self.hyper[-1].bias.copy_(initial)
+            self.hyper[-1].bias.copy_(initial)     # at the start, a plain GRU's initial weights
         self.lin = nn.Linear(hidden_size, 1)
         self.res = nn.Linear(1, 1) if skip else None
 
-    def generated_weights(self, knobs: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The GRU's weights for one setting ``knobs`` (K,), by name (``weight_ih_l0``, ...)."""
-        flat = self.hyper(knobs)
-        out, start = {}, 0
-        for name, shape in self._shapes:
-            size = shape.numel()
-            out[name] = flat[start:start + size].reshape(shape)
-            start += size
-        return out
+    def generated_weights(self, knobs: torch.Tensor) -> list[torch.Tensor]:
+        """The GRU's weights for one setting ``knobs`` (K,): [weight_ih (3H, 1), weight_hh (3H, H),
+        bias_ih (3H,), bias_hh (3H,)]."""
+        w_ih, w_hh, b_ih, b_hh = torch.split(self.hyper(knobs), self.splits)
+        return [w_ih.reshape(3 * self.hidden_size, 1), w_hh.reshape(3 * self.hidden_size, self.hidden_size), b_ih, b_hh]
 
     def run(self, x: torch.Tensor, knobs: torch.Tensor,
             state: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Output (B, 1, T) and final hidden state (1, B, H) from input x (B, 1, T), knobs (B, K)
         or (B, K, T) and the hidden state before x (None: zeros)."""
-        from torch.func import functional_call
-
         batch, length = x.shape[0], x.shape[-1]
         columns = _knob_columns(knobs.to(x.dtype), length)
-        outputs, finals = [], []
+        outputs: list[torch.Tensor] = []
+        finals: list[torch.Tensor] = []
         for b in range(batch):
-            h = None if state is None else state[:, b:b + 1].contiguous()
-            changes = torch.nonzero(torch.any(columns[b, :, 1:] != columns[b, :, :-1], dim=0)).flatten() + 1
-            bounds = [0, *changes.tolist(), length]
-            pieces = []
-            for start, end in zip(bounds[:-1], bounds[1:]):
+            if state is None:
+                h = torch.zeros(1, 1, self.hidden_size, dtype=x.dtype, device=x.device)
+            else:
+                h = state[:, b:b + 1].contiguous()
+            changed = torch.any(columns[b, :, 1:] != columns[b, :, :-1], dim=0)
+            bounds: list[int] = [0]
+            change_points: list[int] = torch.nonzero(changed).flatten().tolist()
+            for t in change_points:
+                bounds.append(t + 1)
+            bounds.append(length)
+            pieces: list[torch.Tensor] = []
+            for i in range(len(bounds) - 1):
+                start, end = bounds[i], bounds[i + 1]
                 weights = self.generated_weights(columns[b, :, start])
-                out, h = functional_call(self._template, weights, (x[b:b + 1, :, start:end].transpose(1, 2), h))
+                out, h = torch.gru(x[b:b + 1, :, start:end].transpose(1, 2), h, weights, True, 1, 0.0,
+                                   self.training, False, True)
                 pieces.append(out)
             outputs.append(torch.cat(pieces, dim=1))
             finals.append(h)
-        h = torch.cat(outputs, dim=0)                                   # (B, T, H)
-        y = self.lin(h)
+        hidden = torch.cat(outputs, dim=0)                                   # (B, T, H)
+        y = self.lin(hidden)
         if self.res is not None:
             y = y + self.res(x.transpose(1, 2))
         return y.transpose(1, 2), torch.cat(finals, dim=1)
