@@ -28,9 +28,10 @@ from typing import Optional
 import torch
 from torch import nn
 
-from springstudy.models.base import INFINITE_RECEPTIVE_FIELD, SpringModel
+from springstudy.models.base import SpringModel
 from springstudy.models.film import FiLM
 from springstudy.models.gcn import GCN
+from springstudy.models.recurrent import RecurrentReadout
 from springstudy.models.tcn import TCN
 from springstudy.models.wavenet import WaveNet
 
@@ -93,7 +94,7 @@ def _knob_columns(knobs: torch.Tensor, length: int) -> torch.Tensor:
     return knobs
 
 
-class KnobGRU(SpringModel):
+class KnobGRU(RecurrentReadout):
     """GRU whose input at every step is [x_t; k_t], a linear readout and a linear skip from x."""
 
     def __init__(self, hidden_size: int = 32, knobs: int = KNOB_COUNT, skip: bool = True) -> None:
@@ -108,17 +109,10 @@ class KnobGRU(SpringModel):
             raise ValueError("KnobGRU follows the knobs: pass them")
         inputs = torch.cat([x, _knob_columns(knobs.to(x.dtype), x.shape[-1])], dim=1)
         h, _ = self.rnn(inputs.transpose(1, 2))
-        y = self.lin(h)
-        if self.res is not None:
-            y = y + self.res(x.transpose(1, 2))
-        return y.transpose(1, 2)
-
-    @property
-    def receptive_field(self) -> float:
-        return INFINITE_RECEPTIVE_FIELD
+        return self.readout(h, x)
 
 
-class HyperGRU(SpringModel):
+class HyperGRU(RecurrentReadout):
     """A GRU whose weights an MLP generates from the knobs (a hypernetwork), a linear readout and
     a linear skip from x.
 
@@ -182,20 +176,12 @@ class HyperGRU(SpringModel):
                 pieces.append(out)
             outputs.append(torch.cat(pieces, dim=1))
             finals.append(h)
-        hidden = torch.cat(outputs, dim=0)                                   # (B, T, H)
-        y = self.lin(hidden)
-        if self.res is not None:
-            y = y + self.res(x.transpose(1, 2))
-        return y.transpose(1, 2), torch.cat(finals, dim=1)
+        return self.readout(torch.cat(outputs, dim=0), x), torch.cat(finals, dim=1)
 
     def forward(self, x: torch.Tensor, knobs: Optional[torch.Tensor] = None) -> torch.Tensor:
         if knobs is None:
             raise ValueError("HyperGRU follows the knobs: pass them")
         return self.run(x, knobs)[0]
-
-    @property
-    def receptive_field(self) -> float:
-        return INFINITE_RECEPTIVE_FIELD
 
 
 def is_conditioned(model: nn.Module) -> bool:

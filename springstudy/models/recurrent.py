@@ -27,7 +27,24 @@ from springstudy.models.film import FiLM
 RECURRENT_CELLS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
-class RecurrentNet(SpringModel):
+class RecurrentReadout(SpringModel):
+    """What the recurrent models share after their recurrence: a linear readout of the hidden
+    states (B, T, H) and an optional linear skip from the input (``lin``, ``res``, set by the
+    subclass), and an unbounded receptive field."""
+
+    def readout(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Output (B, 1, T) from hidden states h (B, T, H) and input x (B, 1, T)."""
+        y = self.lin(h)
+        if self.res is not None:
+            y = y + self.res(x.transpose(1, 2))
+        return y.transpose(1, 2)
+
+    @property
+    def receptive_field(self) -> float:
+        return INFINITE_RECEPTIVE_FIELD
+
+
+class RecurrentNet(RecurrentReadout):
     """[causal conv + BatchNorm] -> LSTM/GRU -> [FiLM] -> linear, [+ linear skip].
 
     ``conv_kernel_size=0`` leaves out the convolutional feature extractor (plain LSTM/GRU).
@@ -62,14 +79,7 @@ class RecurrentNet(SpringModel):
         if self.film is not None:
             assert cond is not None, "this model is conditioned: pass cond"
             h = self.film(h.transpose(1, 2), cond).transpose(1, 2)
-        y = self.lin(h)
-        if self.res is not None:
-            y = y + self.res(x.transpose(1, 2))
-        return y.transpose(1, 2)
-
-    @property
-    def receptive_field(self) -> float:
-        return INFINITE_RECEPTIVE_FIELD
+        return self.readout(h, x)
 
 
 class LSTM(RecurrentNet):
