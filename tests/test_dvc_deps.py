@@ -118,3 +118,22 @@ def test_changing_the_pair_normalisation_marks_the_training_stages_changed(tmp_p
     runs = yaml.safe_load((ROOT / "params.yaml").read_text())["train"]["runs"]
     assert set(after) == {f"train@{run}" for run in runs}
     assert all("springstudy/data/transforms.py" in deps for deps in after.values()), after
+
+
+def test_a_stage_that_tracks_a_key_tracks_the_profiles_that_override_it() -> None:
+    """DVC reads a params key as written: a stage tracking ``knobs.items`` does not see
+    ``knobs.profiles.quick.items`` change, so it must track ``knobs.profiles`` (or the group) too."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    missing = []
+    for name, stage in stages.items():
+        tracked = [p for p in stage.get("do", stage).get("params", []) if isinstance(p, str)]
+        for key in tracked:
+            group, _, rest = key.partition(".")
+            if not rest or not isinstance(params.get(group), dict):
+                continue
+            overridden = any(isinstance(entry, dict) and rest.split(".")[0] in entry
+                             for entry in (params[group].get("profiles") or {}).values())
+            if overridden and group not in tracked and f"{group}.profiles" not in tracked:
+                missing.append(f"{name}: {key} (add {group}.profiles)")
+    assert not missing, "stages that miss a profile's override: " + "; ".join(missing)
