@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from springstudy.data.knobs import KNOB_NAMES, KnobRanges
 from springstudy.data.synth import synthesize
