@@ -110,6 +110,10 @@ def test_the_smoother_ramps_in_equal_control_steps_whatever_the_blocks() -> None
     t = trajectories[0]
     steps = torch.diff(t, dim=-1).abs()
     assert steps.max() <= 1.0 * control / ramp + 1e-12                     # no jump beyond one control step
+    turned = KnobSmoother([0.0, 1.0], ramp, control)
+    turned.set([1.0, 0.0])
+    assert turned.max_step == pytest.approx(control / ramp)               # what the smoothing allows
+    assert steps.max() == pytest.approx(turned.max_step)
     assert torch.all(t[:, :50] == torch.tensor([[0.0], [1.0]]))            # the turn starts at the next block
     done = 64 + ramp                                                        # the first control block after 50 is 64
     assert torch.all(t[:, done - 1:] == torch.tensor([[1.0], [0.0]]))     # and ends exactly at the target

@@ -54,6 +54,14 @@ class KnobStudy:
     figures: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
+def dataset_tank(data: Path) -> tuple[Any, KnobRanges]:
+    """The tank (TankParams) and the knob ranges a conditioned dataset was rendered with (its tank.json)."""
+    from springstudy.data.tank import TankParams
+
+    report = json.loads((Path(data) / "tank.json").read_text())
+    return TankParams.from_dict(report["params"]), KnobRanges.from_dict(report["knobs"]["ranges"])
+
+
 def corner_settings(ranges: KnobRanges) -> np.ndarray:
     """The 2^K corners of the knob ranges (every knob at its low or high end), (16, 4)."""
     return np.array([[ranges.ranges[name][end] for name, end in zip(KNOB_NAMES, ends)]
@@ -64,11 +72,9 @@ def edge_split(data: Path, ranges: KnobRanges, seed: int) -> SplitTensors:
     """Test items at the corners of the ranges, rendered as the dataset's items were (the
     dataset's tank, item length and normalisation), their notes drawn from ``seed`` + 1."""
     from springstudy.data.synth import render_conditioned
-    from springstudy.data.tank import TankParams
     from springstudy.data.transforms import NormalisePair, RemoveDC
 
-    report = json.loads((Path(data) / "tank.json").read_text())
-    tank = TankParams.from_dict(report["params"])
+    tank, _ = dataset_tank(data)
     settings = corner_settings(ranges)
     dry, wet, _ = render_conditioned(settings, tank, seed + 1, ranges=ranges)
     pairs = [NormalisePair()(*RemoveDC()(torch.from_numpy(d[None]).float(), torch.from_numpy(w[None]).float()))
@@ -132,10 +138,10 @@ def decay_sweep(models: Mapping[str, torch.nn.Module], data: Path, ranges: KnobR
     from springstudy.acoustics import analyse_ir
     from springstudy.acoustics.sweep import SweepSpec, measure_ir, model_processor
     from springstudy.data.knobs import tank_at
-    from springstudy.data.tank import SpringTank, TankParams
+    from springstudy.data.tank import SpringTank
     from springstudy.models import is_conditioned
 
-    base = TankParams.from_dict(json.loads((Path(data) / "tank.json").read_text())["params"])
+    base, _ = dataset_tank(data)
     unit = np.full((points, len(KNOB_NAMES)), 0.5)
     unit[:, KNOB_NAMES.index("decay")] = np.linspace(0.0, 1.0, points)
     settings = ranges.from_unit(unit)
@@ -215,7 +221,7 @@ def run(data: Path, *, runs_dir: Path, tables_dir: Path, figures_dir: Path, metr
 
     data = Path(data)
     read_knobs(data)                          # a clear error if the dataset has no (good) knobs
-    ranges = KnobRanges.from_dict(json.loads((data / "tank.json").read_text())["knobs"]["ranges"])
+    _, ranges = dataset_tank(data)
     splits, sample_rate, _ = load_split_tensors(data, None, seed, names=("train", "validation", "test"))
     sets = {"inside": splits["test"], "edges": edge_split(data, ranges, seed)}
     names = list(dict.fromkeys([*pairs, *pairs.values()]))
@@ -245,6 +251,6 @@ def run(data: Path, *, runs_dir: Path, tables_dir: Path, figures_dir: Path, metr
     return KnobStudy(results, differences, items, rt60, written, figures)
 
 
-__all__ = ["METRICS", "TEST_SETS", "KnobStudy", "corner_settings", "decay_following", "decay_sweep", "edge_split",
+__all__ = ["METRICS", "TEST_SETS", "KnobStudy", "corner_settings", "dataset_tank", "decay_following", "decay_sweep", "edge_split",
            "is_recurrent", "pair_differences", "plot_error_by_knob", "plot_rt60", "reading", "results_markdown",
            "rt60_markdown", "run", "score_models", "train_models"]
