@@ -8,9 +8,9 @@ recurrent model's memory is unlimited, so its bound is the item-long filter. The
 model's test ESR over its bound's: near 1 (or below, where the model has learned the
 nonlinearity too) the architecture is the limit; far above 1, the training is.
 
-Both ESRs are means over the test items; their intervals are percentile bootstrap intervals
-over the same resampled item sets as every other column of the tables (paired), and the gap's
-interval is that of the ratio of the two resampled means.
+Both ESRs are means over the test items; their intervals are BCa bootstrap intervals
+(``scipy.stats.bootstrap``) over the same resampled item sets as every other column of the tables
+(paired), and the gap's interval is the paired BCa interval of the ratio of the two means.
 """
 
 from __future__ import annotations
@@ -25,12 +25,17 @@ import pandas as pd
 
 from springstudy.baselines import LINEAR_IR_REGULARISATION, LinearIR
 from springstudy.evaluate import (DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, EvaluationError, Evaluation,
-                                  bootstrap_means, score_predictor)
+                                  bootstrap_ci, score_predictor)
+from springstudy.evaluate.stats import paired_bootstrap
 
 #: Columns the bound adds to a results summary.
 BOUND_COLUMNS = ("receptive_field_s", "bound_esr", "bound_esr_lo", "bound_esr_hi", "gap", "gap_lo", "gap_hi", "recipe")
 #: Filter lengths (samples) of the bound curve drawn beside the models, besides their own.
 CURVE_POINTS = 6
+
+
+def _mean_ratio(model: np.ndarray, bound: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(model, axis=axis) / np.mean(bound, axis=axis)
 
 
 def run_info(run: str | Path) -> tuple[float, str]:
@@ -101,7 +106,6 @@ def add_bounds(summary: pd.DataFrame, evaluation: Evaluation, runs: Mapping[str,
     out = summary.copy()
     for column in BOUND_COLUMNS:
         out[column] = "" if column == "recipe" else np.nan
-    alpha = 1.0 - confidence
     items = evaluation.items
     for label, run in runs.items():
         rows = out.index[out["model"] == label]
@@ -113,13 +117,11 @@ def add_bounds(summary: pd.DataFrame, evaluation: Evaluation, runs: Mapping[str,
         model = items.loc[items["model"] == label].sort_values("index")["esr"].to_numpy()
         if model.shape != bound.shape:
             raise EvaluationError(f"{label}: {model.size} scored items, but the bound has {bound.size}")
-        model_means = bootstrap_means(model, n_resamples, seed)
-        bound_means = bootstrap_means(bound, n_resamples, seed)
-        lo, hi = np.quantile(bound_means, [alpha / 2, 1 - alpha / 2])
-        ratio_lo, ratio_hi = np.quantile(model_means / bound_means, [alpha / 2, 1 - alpha / 2])
+        bound_ci = bootstrap_ci(bound, n_resamples, confidence, seed)
+        gap_ci, _ = paired_bootstrap((model, bound), _mean_ratio, n_resamples, confidence, seed)
         out.loc[rows, "receptive_field_s"] = math.inf if math.isinf(field) else field / cache.sample_rate
-        out.loc[rows, ["bound_esr", "bound_esr_lo", "bound_esr_hi"]] = [bound.mean(), lo, hi]
-        out.loc[rows, ["gap", "gap_lo", "gap_hi"]] = [model.mean() / bound.mean(), ratio_lo, ratio_hi]
+        out.loc[rows, ["bound_esr", "bound_esr_lo", "bound_esr_hi"]] = [bound_ci.mean, bound_ci.lo, bound_ci.hi]
+        out.loc[rows, ["gap", "gap_lo", "gap_hi"]] = [gap_ci.mean, gap_ci.lo, gap_ci.hi]
         out.loc[rows, "recipe"] = recipe
     return out
 
@@ -184,7 +186,7 @@ def plot_esr_vs_receptive_field(summary: pd.DataFrame, curve: pd.DataFrame, titl
 def bound_markdown(summary: pd.DataFrame, sample_rate: int, reading: Mapping[str, str] | None = None,
                    models: Sequence[str] | None = None) -> str:
     """A Markdown table: model, receptive field, ESR, bound ESR and gap with intervals, and the reading."""
-    from springstudy.evaluate.tables import _fmt, markdown_table
+    from springstudy.tables import MISSING, fmt_interval, markdown_table
 
     frame = summary.dropna(subset=["gap"]).copy()
     if models is not None:
@@ -192,9 +194,9 @@ def bound_markdown(summary: pd.DataFrame, sample_rate: int, reading: Mapping[str
     reading = reading or gap_reading(frame)
     frame["_rf"] = ["whole item" if math.isinf(v) else f"{v:.3g} s" for v in frame["receptive_field_s"]]
     for metric in ("esr", "bound_esr", "gap"):
-        frame[f"_{metric}"] = [f"{_fmt(r[metric])} [{_fmt(r[f'{metric}_lo'])}, {_fmt(r[f'{metric}_hi'])}]"
+        frame[f"_{metric}"] = [fmt_interval(r[metric], r[f'{metric}_lo'], r[f'{metric}_hi'])
                                for _, r in frame.iterrows()]
-    frame["_limit"] = [reading.get(str(m), "–") for m in frame["model"]]
-    return markdown_table(frame, ["model", "_rf", "_esr", "_bound_esr", "_gap", "_limit"],
-                          ["Model", f"Receptive field ({sample_rate // 1000} kHz)", "ESR", "Bound ESR",
-                           "Gap (ESR / bound)", "Limit"])
+    frame["_limit"] = [reading.get(str(m), MISSING) for m in frame["model"]]
+    return markdown_table(frame, {"model": "Model", "_rf": f"Receptive field ({sample_rate // 1000} kHz)",
+                                  "_esr": "ESR", "_bound_esr": "Bound ESR", "_gap": "Gap (ESR / bound)",
+                                  "_limit": "Limit"})

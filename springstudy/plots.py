@@ -12,14 +12,15 @@ matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def plot_training_curves(history: Sequence[dict[str, Any]], title: str = "") -> plt.Figure:
-    """Training and validation loss (log scale) and the learning rate over steps, one run."""
+def plot_training_curves(history: Sequence[dict[str, Any]], title: str = "", loss: str = "training loss") -> plt.Figure:
+    """Training and validation loss (log scale; ``loss`` names it on the axis, e.g.
+    :func:`springstudy.train.loss_label` of the run's config) and the learning rate over steps, one run."""
     steps = [h["step"] for h in history]
     fig, (ax, ax_lr) = plt.subplots(2, 1, figsize=(7, 4.5), sharex=True, height_ratios=[3, 1])
     ax.plot(steps, [h["train_loss"] for h in history], "o-", ms=3, label="training (last batch)")
     ax.plot(steps, [h["val_loss"] for h in history], "s-", ms=3, label="validation")
     ax.set_yscale("log")
-    ax.set_ylabel("training loss")
+    ax.set_ylabel(loss)
     ax.legend()
     ax.grid(alpha=0.3)
     ax.set_title(title)

@@ -94,7 +94,9 @@ def plot_rt60(table: "pandas.DataFrame", method: str = "t30", device: str = DEVI
     """Fig. 18: RT60 (``method`` estimate) per band for each system, and each model's error (%).
 
     ``table`` is :func:`~springstudy.acoustics.comparison.rt60_table`'s. Refused estimates (too
-    little dynamic range) are missing bars.
+    little dynamic range) are marked × at the foot of their bar's place, and a system with no
+    estimate at all is named so in the legend. The axes are scaled to the device's values (up to
+    3× its largest RT60, ±300% error): a bar beyond is cut at the edge and its value written there.
     """
     rows = table[table["method"] == method]
     bands = list(dict.fromkeys(rows["band"]))
@@ -103,16 +105,35 @@ def plot_rt60(table: "pandas.DataFrame", method: str = "t30", device: str = DEVI
     rt_ax, err_ax = fig.subplots(2, 1, sharex=True)
     width = 0.8 / max(len(systems), 1)
     x = np.arange(len(bands))
+    device_values = rows.loc[rows["system"] == device, "rt60_s"].astype(float)
+    top = 3.0 * float(np.nanmax(device_values)) if device_values.notna().any() else float(np.nanmax(rows["rt60_s"]))
+    err_limit = 300.0
     for i, name in enumerate(systems):
         values = rows[rows["system"] == name].set_index("band").reindex(bands)
+        rt = values["rt60_s"].astype(float).to_numpy()
+        err = values["error_pct"].astype(float).to_numpy()
         offset = (i - (len(systems) - 1) / 2) * width
         colour = "0.3" if name == device else f"C{i}"
-        rt_ax.bar(x + offset, values["rt60_s"], width, label=name, color=colour)
+        label = name if np.isfinite(rt).any() else f"{name} (no estimate)"
+        rt_ax.bar(x + offset, np.minimum(rt, top), width, label=label, color=colour)
+        missing = ~np.isfinite(rt)
+        rt_ax.plot((x + offset)[missing], np.zeros(missing.sum()), "x", color=colour, ms=4, clip_on=False)
+        for xi, v in zip(x + offset, rt):
+            if np.isfinite(v) and v > top:
+                rt_ax.text(xi, top, f"{v:.3g}", ha="center", va="bottom", fontsize=6, rotation=90)
         if name != device:
-            err_ax.bar(x + offset, values["error_pct"], width, label=name, color=colour)
+            err_ax.bar(x + offset, np.clip(err, -err_limit, err_limit), width, label=name, color=colour)
+            for xi, v in zip(x + offset, err):
+                if np.isfinite(v) and abs(v) > err_limit:
+                    err_ax.text(xi, np.sign(v) * err_limit, f"{v:+.0f}%", ha="center",
+                                va="bottom" if v > 0 else "top", fontsize=6, rotation=90)
     err_ax.axhline(0.0, color="0.3", lw=0.8)
+    rt_ax.set_ylim(0, top * 1.08)
+    err_finite = rows.loc[rows["system"] != device, "error_pct"].astype(float).abs()
+    span = min(err_limit, float(np.nanmax(err_finite))) if err_finite.notna().any() else err_limit
+    err_ax.set_ylim(-span * 1.15, span * 1.15)
     rt_ax.set_ylabel("RT60 (s)")
-    rt_ax.set_title(f"RT60 from {METHOD_LABELS[method]}")
+    rt_ax.set_title(f"RT60 from {METHOD_LABELS[method]} (×: no estimate, too little dynamic range)")
     rt_ax.legend(fontsize="small", ncols=min(len(systems), 4))
     err_ax.set_ylabel(f"error re {device} (%)")
     err_ax.set_xticks(x, [b if b == "broadband" else f"{b} Hz" for b in bands])

@@ -1,5 +1,5 @@
-"""``springstudy data synth|prepare|download``: the synthetic tank's datasets, the pipeline's data
-stage, and the real datasets from Zenodo."""
+"""``springstudy data synth|prepare|download|reamp-signal``: the synthetic tank's datasets, the
+pipeline's data stage, the real datasets from Zenodo, and the re-amping signal for one's own device."""
 
 from __future__ import annotations
 
@@ -15,10 +15,34 @@ from springstudy.errors import UserError
 def add(sub: argparse._SubParsersAction) -> None:
     """Add ``springstudy data`` and its three subcommands."""
     p = sub.add_parser("data", help="build the synthetic tank dataset, or download the real ones")
-    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="{synth,prepare,download}")
+    data_sub = p.add_subparsers(dest="data_command", required=True,
+                                metavar="{synth,prepare,download,reamp-signal}")
     add_synth(data_sub)
     add_prepare(data_sub)
     add_download(data_sub)
+    add_reamp(data_sub)
+
+
+def add_reamp(data_sub: argparse._SubParsersAction) -> None:
+    """Add ``springstudy data reamp-signal``."""
+    r = data_sub.add_parser("reamp-signal", help="write the standard input to record through your own device "
+                            "(sync chirp, sweeps, noise bursts, impulses, notes; then use the dry/wet pair layout)")
+    r.add_argument("--out", required=True, help="WAV file to write (24-bit mono)")
+    r.add_argument("--rate", type=int, default=48_000, choices=(16_000, 48_000),
+                   help="sample rate: 48000 for the egfxset slot, 16000 for the springset slot")
+    r.add_argument("--seed", type=int, default=0, help="seed of the noise bursts and notes")
+    r.set_defaults(func=run_reamp)
+
+
+def run_reamp(args: argparse.Namespace) -> None:
+    """Handler of ``springstudy data reamp-signal``."""
+    from springstudy.data.pair import DRY_FILE, WET_FILE, write_reamp_signal
+
+    signal = write_reamp_signal(args.out, args.rate, args.seed)
+    parts = ", ".join(f"{name} {a:.1f}-{b:.1f} s" for name, (a, b) in signal.sections.items())
+    print(f"wrote {args.out}: {signal.samples.size / signal.sample_rate:.1f} s at {signal.sample_rate} Hz ({parts}).\n"
+          f"Play it through the device, record the output in mono at the same rate, and put the two files in one "
+          f"folder as {DRY_FILE} and {WET_FILE}; then set data.sources.<format> in params.yaml to that folder.")
 
 
 def add_synth(data_sub: argparse._SubParsersAction) -> None:

@@ -351,9 +351,9 @@ def write_calibration(cal: Calibration, tables_dir: str | Path, metrics_dir: str
     csv_path, md_path = Path(tables_dir) / "calibration.csv", Path(tables_dir) / "calibration.md"
     json_path = Path(metrics_dir) / "calibration.json"
     write_csv_atomic(csv_path, table, float_format=None)
-    lines = ["| " + " | ".join(table.columns) + " |", "| --- | --- | --- |"]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
-    write_bytes_atomic(md_path, ("\n".join(lines) + "\n").encode())
+    from springstudy.tables import markdown_table
+
+    write_bytes_atomic(md_path, (markdown_table(table) + "\n").encode())
     metrics = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in cal.measured.items()}
     metrics["true_t30_s"] = cal.truth.get("rt60_t30_s", {}).get("broadband")
     metrics["true_t20_s"] = cal.truth.get("rt60_t20_s", {}).get("broadband")

@@ -141,7 +141,7 @@ def write_knobs_csv(path: Path, ids: Sequence[str], settings: np.ndarray, rt60: 
     frame = pd.DataFrame(np.asarray(settings, dtype=float), columns=list(KNOB_NAMES))
     frame.insert(0, "id", list(ids))
     frame["true_rt60_s"] = [float(r) for r in rt60]
-    frame.to_csv(path, index=False, float_format="%.10g")
+    frame.to_csv(path, index=False, float_format="%.9g")   # portable across CPUs (see synth.TEXT_DIGITS)
 
 
 def read_knobs(folder: str | Path, ranges: KnobRanges | None = None):

@@ -144,16 +144,18 @@ def overview_markdown(table: pd.DataFrame) -> str:
     """The overview table as a Markdown table (thesis layout: length as m'ss", MB, stats)."""
     head = ["Data", "Items", "Length", "Hours", "Size (MB)", "Min", "Max", "DC offset", "RMS (dBFS)", "SNR (dB)"]
 
-    def num(value: float, fmt: str) -> str:
-        return "" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+    from springstudy.tables import MISSING, is_missing, markdown_table
 
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in table.itertuples(index=False):
-        cells = [row.data, str(int(row.items)), _minutes(row.length_s), num(row.length_h, ".3f"),
-                 num(row.size_mb, ".1f"), num(row.min, ".3f"), num(row.max, ".3f"),
-                 num(row.dc_offset, ".3e"), num(row.rms_dbfs, ".1f"), num(row.snr_db, ".1f")]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    def num(value: float, fmt: str) -> str:
+        return MISSING if is_missing(value) else format(value, fmt)
+
+    rows = [[row.data, str(int(row.items)), _minutes(row.length_s), num(row.length_h, ".3f"),
+             num(row.size_mb, ".1f"), num(row.min, ".3f"), num(row.max, ".3f"),
+             num(row.dc_offset, ".3e"), num(row.rms_dbfs, ".1f"), num(row.snr_db, ".1f")]
+            for row in table.itertuples(index=False)]
+    frame = pd.DataFrame(rows, columns=range(len(head)))
+    return markdown_table(frame, dict(zip(range(len(head)), head)),
+                          align={0: "l"} | {i: "r" for i in range(1, len(head))}) + "\n"
 
 
 def write_table(table: pd.DataFrame, folder: str | Path, stem: str) -> tuple[Path, Path]:

@@ -1,8 +1,9 @@
 """The pipeline's ``data`` stage: the dataset of one format, synthetic or real, at one place.
 
 ``params.yaml``'s ``data.sources`` names, per format, either ``synthetic`` (render the tank at
-the profile's preset) or a folder holding the real dataset (as ``springstudy data download``
-leaves it). Either way the stage's output is ``data/<profile>/<format>/``, so every later stage
+the profile's preset), a folder holding the real dataset (as ``springstudy data download``
+leaves it), or a folder holding a dry/wet pair recorded through one's own device
+(``dry.wav``, ``wet.wav``; :mod:`springstudy.data.pair`). Either way the stage's output is ``data/<profile>/<format>/``, so every later stage
 reads the same path. A real dataset is checked in full first (every item read, no NaN, pairs
 complete) and then linked in file by file (hard links where the file system allows, else
 copies), so the raw download is never edited in place.
@@ -15,8 +16,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from springstudy.data.pair import is_pair_folder, pair_to_layout
 from springstudy.data.synth import synthesize
-from springstudy.outputs import atomic_folder
+from springstudy.outputs import atomic_folder, write_json_atomic
 from springstudy.data.tank import TankParams
 
 SYNTHETIC = "synthetic"
@@ -50,6 +52,11 @@ def prepare(format: str, profile: str, out: str | Path, params: dict[str, Any], 
     if not folder.is_dir():
         raise DatasetError(f"{folder}: data.sources.{format} names no folder (download it with "
                            f"`springstudy data download {format} --out {folder}`, or set it to {SYNTHETIC})")
+    if is_pair_folder(folder):             # a user's own device: dry.wav and wet.wav (springstudy.data.pair)
+        with atomic_folder(out) as tmp:
+            found = pair_to_layout(folder, tmp, format)
+            write_json_atomic(tmp / "pair.json", found)
+        return out
     layout = detect_layout(folder)
     if layout != format:
         raise DatasetError(f"{folder}: holds a {layout} dataset, but data.sources.{format} expects {format}")

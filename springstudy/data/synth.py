@@ -66,11 +66,38 @@ def _tank_report(tank: SpringTank, seed: int, fmt: str, preset: str) -> dict[str
     return report
 
 
+#: Stored samples lie on this grid (2^-23, the step of 24-bit PCM, -138 dB below full scale).
+#: A CPU with other SIMD extensions (AVX-512 against AVX2) changes the last bits of numpy's,
+#: torch's and OpenBLAS's float64 results (about 1e-14 here); rounding to a grid far coarser than
+#: that keeps the stored bytes the same unless a value falls within that distance of a grid
+#: boundary (about one sample in 10^7).
+GRID = 2.0 ** -23
+#: Significant digits of the floats the text files (tank.json, notes.csv) store, for the same reason.
+TEXT_DIGITS = 9
+
+
+def on_grid(samples: np.ndarray) -> np.ndarray:
+    """``samples`` rounded to :data:`GRID` (float64): the same bytes on any x86-64 CPU."""
+    return np.round(np.asarray(samples, dtype=np.float64) / GRID) * GRID
+
+
+def portable(value: Any) -> Any:
+    """``value`` with every float rounded to :data:`TEXT_DIGITS` significant digits (dicts,
+    lists and tuples walked), so the text it is written as does not depend on the CPU."""
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(f"{float(value):.{TEXT_DIGITS}g}")
+    return value
+
+
 def _write_notes_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(portable(row) for row in rows)
 
 
 #: Peak of each stored SpringSet item, dry and wet separately (the real files are peak-normalised
@@ -181,6 +208,7 @@ def _springset(tmp: Path, preset: str | dict[str, int], seed: int, tank: SpringT
     dry_gain, wet_gain = _peak_gains(dry, SPRINGSET_PEAK), _peak_gains(wet, SPRINGSET_PEAK)
     dry *= dry_gain[:, None]
     wet *= wet_gain[:, None]
+    dry, wet = on_grid(dry), on_grid(wet)
     n_train = sizes["train"]
     formats.write_springset(tmp, {"train": (dry[:n_train], wet[:n_train]),
                                   "val_test": (dry[n_train:], wet[n_train:])})
@@ -278,7 +306,7 @@ def synthesize(format: str, preset: str, out: str | Path, seed: int | None = Non
             write_knobs_csv(tmp / KNOBS_FILE, [r["id"] for r in rows], design.settings,
                             [design.rt60[i] for i in range(len(rows))])
         # scipy's writer, not libsndfile's: the latter stamps float WAVs with the time (PEAK chunk).
-        wavfile.write(tmp / "tank_ir.wav", rate, spring.impulse_response.astype(np.float32))
+        wavfile.write(tmp / "tank_ir.wav", rate, on_grid(spring.impulse_response).astype(np.float32))
         report = _tank_report(spring, seed, format, preset)
         report["items"] = len(rows)
         if design is not None:
@@ -289,7 +317,7 @@ def synthesize(format: str, preset: str, out: str | Path, seed: int | None = Non
         # driver's share of the wet energy (ESR of the true linear response) and the noise floor.
         report["levels"] = levels.report()
         # No render time in the file: same seed, same bytes.
-        (tmp / "tank.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        (tmp / "tank.json").write_text(json.dumps(portable(report), indent=2, sort_keys=True) + "\n")
     return out
 
 

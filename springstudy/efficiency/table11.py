@@ -7,10 +7,13 @@ import statistics
 from dataclasses import asdict
 from typing import Any
 
+import pandas as pd
+
 from springstudy.efficiency.benchmark import _model_order
 from springstudy.efficiency.settings import DEFAULTS
 from springstudy.thesis_tables import THESIS_TABLE11
 from springstudy.efficiency.timing import MATMUL_SIZE
+from springstudy.tables import markdown_table
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,8 +130,8 @@ def table11_markdown(table: Any, info: dict[str, Any] | None = None, block: int 
                  + (["Stream/bound at run's throughput"] if local else [])
                  + [f"Mem offline {c.split('_')[2]}" for c in memory_cols]
                  + ["Mem stream", "Thesis RTF", "Thesis CL"])
-        lines += [f"### {khz} kHz", "", "| " + " | ".join(heads) + " |",
-                  "| " + " | ".join("---" for _ in heads) + " |"]
+        lines += [f"### {khz} kHz", ""]
+        rows = []
         for r in table.to_dict("records"):
             cells = [r["model"], _fmt(r["params"]), _fmt(r["thesis_params"]),
                      _fmt(r.get(f"rtf_offline_1t_{tag}")), _fmt(r.get(f"rtf_offline_all_{tag}")),
@@ -139,8 +142,9 @@ def table11_markdown(table: Any, info: dict[str, Any] | None = None, block: int 
             cells += [_fmt_mb(r.get(c)) for c in memory_cols]
             cells += [_fmt_mb(r.get(f"mem_stream_mb_{tag}")), _fmt(r.get(f"thesis_rtf_{tag}")),
                       _fmt_mb(r.get(f"thesis_cl_mb_{tag}"))]
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
+            rows.append(cells)
+        lines += [markdown_table(pd.DataFrame(rows, columns=range(len(heads))), dict(zip(range(len(heads)), heads)),
+                                 align={0: "l"} | {i: "r" for i in range(1, len(heads))}), ""]
     lines.append("Thesis values as printed in its Table 11 (laptop CPU, whole files; its timing had no "
                  "warm-up and divided a batch's time by one item's length, and its CL comes without a "
                  "stated method). – : not measured / not printed. Offline rows whose input was shortened "

@@ -5,7 +5,7 @@ Every predictor (a trained model's best checkpoint, or a baseline from
 ``RemoveDC`` + ``NormalisePair`` the trainer applies (:func:`springstudy.train.load_splits`).
 Metrics come from :func:`springstudy.metrics.compute_all` (one definition per metric), one
 value per item; a table reports the mean over all test items (batches only group the work,
-the last partial batch included) with a seeded percentile bootstrap interval
+the last partial batch included) with a seeded BCa bootstrap interval (`scipy.stats.bootstrap`)
 (Efron and Tibshirani, "An Introduction to the Bootstrap", 1993, §13.3).
 
 The bootstrap draws the same resampled item sets for every model and metric of a split (same

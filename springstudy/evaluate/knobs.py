@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from springstudy.evaluate.stats import paired_difference
-from springstudy.evaluate.tables import markdown_table
+from springstudy.tables import fmt_interval, markdown_table
 
 #: The two test sets: unseen settings inside the ranges (the test split), and the corners.
 TEST_SETS = ("inside", "edges")
@@ -44,18 +44,18 @@ def results_markdown(results: pd.DataFrame, differences: pd.DataFrame, confidenc
     table = results.copy()
     level = f"{round(100 * confidence)}%"
     for metric in METRICS:
-        table[metric + "_ci"] = [f"{m:.3g} [{lo:.3g}, {hi:.3g}]" for m, lo, hi in
+        table[metric + "_ci"] = [fmt_interval(m, lo, hi) for m, lo, hi in
                                  zip(table[metric], table[metric + "_lo"], table[metric + "_hi"])]
-    parts = [markdown_table(table, ["model", "kind", "set", "n_items", "esr_ci", "mr_stft_ci"],
-                            ["model", "", "test settings", "items", f"ESR [{level}]", f"MR-STFT [{level}]"])]
+    parts = [markdown_table(table, {"model": "Model", "kind": "Kind", "set": "Test settings", "n_items": "Items",
+                                    "esr_ci": f"ESR [{level}]", "mr_stft_ci": f"MR-STFT [{level}]"})]
     if not differences.empty:
         diff = differences.copy()
         for metric in METRICS:
-            diff[metric + "_ci"] = [f"{m:+.3g} [{lo:+.3g}, {hi:+.3g}]" for m, lo, hi in
+            diff[metric + "_ci"] = [fmt_interval(m, lo, hi, signed=True) for m, lo, hi in
                                     zip(diff[metric + "_diff"], diff[metric + "_diff_lo"], diff[metric + "_diff_hi"])]
-        parts.append(markdown_table(diff, ["conditioned", "partner", "set", "esr_ci", "mr_stft_ci"],
-                                    ["conditioned", "unconditioned partner", "test settings",
-                                     f"ESR difference [{level}]", f"MR-STFT difference [{level}]"]))
+        parts.append(markdown_table(diff, {"conditioned": "Conditioned", "partner": "Unconditioned partner",
+                                           "set": "Test settings", "esr_ci": f"ESR difference [{level}]",
+                                           "mr_stft_ci": f"MR-STFT difference [{level}]"}))
     return "\n\n".join(parts)
 
 
@@ -64,16 +64,15 @@ def rt60_markdown(rt60: pd.DataFrame) -> str:
     wide = rt60.pivot_table(index=["decay_knob", "true_rt60_s"], columns="model", values="model_rt60_s",
                             sort=False).reset_index()
     models = list(dict.fromkeys(rt60["model"]))
-    lines = ["| decay knob (s) | tank's true T30 (s) | " + " | ".join(f"{m} T30 (s)" for m in models) + " |",
-             "| " + " | ".join("---" for _ in range(2 + len(models))) + " |"]
-    for _, row in wide.iterrows():
-        cells = [f"{row['decay_knob']:.2f}", f"{row['true_rt60_s']:.2f}"]
-        for m in models:
-            value = row.get(m, math.nan)
-            cells.append("not measurable" if not np.isfinite(value) else
-                         f"{value:.2f} ({100 * (value / row['true_rt60_s'] - 1):+.0f}%)")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+
+    def cell(value: float, truth: float) -> str:
+        return ("not measurable" if not np.isfinite(value) else
+                f"{value:.2f} ({100 * (value / truth - 1):+.0f}%)")
+    rows = [{"knob": f"{row['decay_knob']:.2f}", "truth": f"{row['true_rt60_s']:.2f}",
+             **{m: cell(row.get(m, math.nan), row["true_rt60_s"]) for m in models}} for _, row in wide.iterrows()]
+    return markdown_table(pd.DataFrame(rows, columns=["knob", "truth", *models]),
+                          {"knob": "Decay knob (s)", "truth": "Tank's true T30 (s)",
+                           **{m: f"{m} T30 (s)" for m in models}}, align={"knob": "r", "truth": "r"})
 
 
 def decay_following(rt60: pd.DataFrame, model: str) -> dict[str, float]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from springstudy.evaluate.scoring import EvaluationError
-from springstudy.evaluate.stats import DEFAULT_CONFIDENCE, SUMMARY_METRICS
+from springstudy.evaluate.stats import DEFAULT_CONFIDENCE, NOISE_FLOORS, SUMMARY_METRICS
 from springstudy.outputs import write_bytes_atomic, write_csv_atomic, write_json_atomic
+from springstudy.tables import fmt_interval, fmt_number, markdown_table
 from springstudy.thesis_tables import MIXUP_NOTE, ThesisTable, printed_and_corrected, relabelling_check
 
 
@@ -42,32 +43,11 @@ BASELINE_TABLE_STEM = "table8_baselines"
 
 # --- tables, metrics files ------------------------------------------------------------------
 
-def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return "–"
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
-    value = float(value)
-    if value == 0:
-        return "0"
-    return f"{value:.3g}" if 1e-3 <= abs(value) < 1e4 else f"{value:.2e}"
-
-
 def _fmt_as_printed(value: Any) -> str:
     """Up to six significant digits: the thesis's numbers as transcribed (1.396, 7.21e-05)."""
     if isinstance(value, float) and not math.isnan(value):
         return f"{value:g}"
-    return _fmt(value)
-
-
-def markdown_table(frame: pd.DataFrame, columns: Sequence[str], headings: Sequence[str],
-                   fmt: Callable[[Any], str] = _fmt) -> str:
-    """A GitHub-flavoured Markdown table of ``columns`` under ``headings``."""
-    lines = ["| " + " | ".join(headings) + " |", "| " + " | ".join("---" for _ in headings) + " |"]
-    for _, row in frame.iterrows():
-        lines.append("| " + " | ".join(fmt(row[c]) if not isinstance(row[c], str) else row[c]
-                                       for c in columns) + " |")
-    return "\n".join(lines)
+    return fmt_number(value)
 
 
 def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = SUMMARY_METRICS,
@@ -78,7 +58,7 @@ def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = SUMMARY_MET
     for metric in metrics:
         cells = []
         for i, row in frame.iterrows():
-            cell = f"{_fmt(row[metric])} [{_fmt(row[f'{metric}_lo'])}, {_fmt(row[f'{metric}_hi'])}]"
+            cell = fmt_interval(row[metric], row[f'{metric}_lo'], row[f'{metric}_hi'])
             cells.append(f"**{cell}**" if metric in str(best[i]).split(";") else cell)
         frame[f"_{metric}"] = cells
     columns = [*lead, "model", "kind", "params", "n_items", *[f"_{m}" for m in metrics]]
@@ -87,11 +67,11 @@ def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = SUMMARY_MET
     bounded = "bound_esr" in frame and frame["bound_esr"].notna().any()
     if bounded:         # springstudy.bounds: the receptive-field linear bound and the gap to it
         for column in ("bound_esr", "gap"):
-            frame[f"_{column}"] = [f"{_fmt(r[column])} [{_fmt(r[f'{column}_lo'])}, {_fmt(r[f'{column}_hi'])}]"
-                                   if pd.notna(r[column]) else "–" for _, r in frame.iterrows()]
+            frame[f"_{column}"] = [fmt_interval(r[column], r[f'{column}_lo'], r[f'{column}_hi'])
+                                   for _, r in frame.iterrows()]
         columns += ["_bound_esr", "_gap"]
         headings += ["Bound ESR", "Gap (ESR / bound)"]
-    table = markdown_table(frame, columns, headings)
+    table = markdown_table(frame, dict(zip(columns, headings)))
     among = summary.attrs.get("best_among", "model")
     pool = "of the trained models" if among == "model" else "of all rows" if among == "all" else f"among {among} rows"
     note = (" Bound ESR: the test ESR of the least-squares FIR as long as the model's receptive field (recurrent "
@@ -102,20 +82,24 @@ def results_markdown(summary: pd.DataFrame, metrics: Sequence[str] = SUMMARY_MET
             if isinstance(row["recipe"], str) and row["recipe"]:
                 recipes.setdefault(row["recipe"], []).append(str(row["model"]))
         note += "".join(f"\n\nTrained with {recipe}: {', '.join(models)}." for recipe, models in recipes.items())
-    return (f"{table}\n\nMean over all test items, [{confidence:.0%} percentile bootstrap interval]; "
-            f"lowest mean {pool} in bold.{note}")
+    floors = "; ".join(f"{METRIC_HEADINGS[m]} below {v:g} is rounding noise and marks no row"
+                       for m, v in NOISE_FLOORS.items() if m in metrics)
+    return (f"{table}\n\nMean over all test items, [{confidence:.0%} BCa bootstrap interval, paired across rows]; "
+            f"lowest mean {pool} in bold ({floors}).{note}")
 
 
 def thesis_markdown(thesis: ThesisTable) -> str:
     """The thesis's table as printed and under the corrected labels, with the note on the mix-up."""
     frame = printed_and_corrected(thesis)
-    printed = markdown_table(frame, ["model", "params", "printed_mae", "printed_esr", "printed_dc", "printed_mr_stft"],
-                             ["Model", "Parameters", "MAE", "ESR", "DC", "MR-STFT"], _fmt_as_printed)
+    printed = markdown_table(frame, dict(zip(["model", "params", "printed_mae", "printed_esr", "printed_dc",
+                                              "printed_mr_stft"], ["Model", "Parameters", "MAE", "ESR", "DC", "MR-STFT"])),
+                             default=_fmt_as_printed)
     parts = [f"### Thesis Table {thesis.number} as printed\n\n_{thesis.caption}_\n\n{printed}"]
     if thesis.mislabelled:
-        corrected = markdown_table(frame, ["model", "params", "mae", "mse", "esr", "dc"],
-                                   ["Model", "Parameters", "MAE", "MSE (printed \"ESR\")",
-                                    "ESR (printed \"DC\")", "DC (printed \"MR-STFT\")"], _fmt_as_printed)
+        corrected = markdown_table(frame, dict(zip(["model", "params", "mae", "mse", "esr", "dc"],
+                                                   ["Model", "Parameters", "MAE", "MSE (printed \"ESR\")",
+                                                    "ESR (printed \"DC\")", "DC (printed \"MR-STFT\")"])),
+                                   default=_fmt_as_printed)
         check = relabelling_check(thesis)
         parts.append(f"### Thesis Table {thesis.number}, corrected labels\n\n{corrected}\n\n{MIXUP_NOTE} "
                      f"Consistency of the relabelling: printed \"ESR\" / printed \"DC\" (MSE/ESR = mean target "
@@ -193,7 +177,7 @@ def plot_predictions(examples: Mapping[str, Mapping[int, np.ndarray]], split: An
             if index in examples[model]:
                 ax.plot(t, examples[model][index][:n], color="C0", lw=0.6, alpha=0.85, label="prediction")
             if r == 0:
-                ax.set_title(split.ids[index], fontsize=8)
+                ax.set_title(f"test item {index}", fontsize=8)
             if c == 0:
                 ax.set_ylabel(model, fontsize=8)
             ax.tick_params(labelsize=7)

@@ -13,6 +13,7 @@ import numpy as np
 
 from springstudy.features.params import DESCRIPTORS, SIDES, SIDE_SIGNAL, FeatureError
 from springstudy.features.table import value_columns
+from springstudy.tables import MISSING, markdown_table
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -58,11 +59,13 @@ def summary_pivot(summary: pd.DataFrame, columns: Sequence[str] | None = None) -
 
 def summary_markdown(pivot: pd.DataFrame) -> str:
     """A :func:`summary_pivot` as a Markdown table (header ``group side``)."""
-    head = ["descriptor", *(f"{g} {s}" for g, s in pivot.columns)]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for column, row in pivot.iterrows():
-        lines.append("| " + " | ".join([str(column), *("" if not isinstance(v, str) else v for v in row)]) + " |")
-    return "\n".join(lines) + "\n"
+    import pandas as pd
+
+    head = ["Descriptor", *(f"{g} {s}" for g, s in pivot.columns)]
+    rows = [[str(column), *(v if isinstance(v, str) else MISSING for v in row)] for column, row in pivot.iterrows()]
+    frame = pd.DataFrame(rows, columns=range(len(head)))
+    return markdown_table(frame, dict(zip(range(len(head)), head)),
+                          align={0: "l"} | {i: "r" for i in range(1, len(head))}) + "\n"
 
 
 def write_summary(summary: pd.DataFrame, folder: str | Path, stem: str,

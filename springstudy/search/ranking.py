@@ -13,6 +13,7 @@ import pandas as pd
 from springstudy.outputs import write_bytes_atomic, write_csv_atomic
 from springstudy.search.halving import RungResult, _sort_key
 from springstudy.search.sampling import Candidate
+from springstudy.tables import markdown_table
 
 if TYPE_CHECKING:
     from springstudy.search.trials import SearchResult, TrialOutcome
@@ -101,10 +102,8 @@ def ranking_markdown(table: pd.DataFrame, title: str = "") -> str:
                 "family_rank": "In family"}
     columns = [c for c in RANKING_COLUMNS if c in table.columns]
     lines = [f"## {title}", ""] if title else []
-    lines += ["| " + " | ".join(headings[c] for c in columns) + " |",
-              "| " + " | ".join("---" for _ in columns) + " |"]
-    for _, row in table.iterrows():
-        lines.append("| " + " | ".join(_cell(c, row[c]) for c in columns) + " |")
+    lines.append(markdown_table(table, {c: headings[c] for c in columns},
+                                formats={c: (lambda v, c=c: _cell(c, v)) for c in columns}))
     lines += ["", "Validation loss: 0.5·MAE + 0.5·MR-STFT (thesis eq. 3.1) at the end of the configuration's "
               "last rung (the rung metric); \"best so far\" is the lowest validation up to then. Ranked by "
               "rung reached, then validation loss; rungs count from 0."]

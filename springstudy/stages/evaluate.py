@@ -70,9 +70,13 @@ def run(sources: Mapping[str, Path], split_files: Mapping[str, Path | None], run
         *, seed: int, split_method: str, baselines: Sequence[str], noise_amplitude: float | None,
         ir_seconds: float | None, ir_regularisation: float, pre_emphasis: float, n_resamples: int,
         confidence: float, batch_size: int, n_examples: int, figure_baselines: Sequence[str], bounds: bool,
-        bound_curve_points: int, tables_dir: Path, metrics_dir: Path, figures_dir: Path) -> EvaluateStage:
+        bound_curve_points: int, tables_dir: Path, metrics_dir: Path, figures_dir: Path,
+        audio_dir: Path | None = None) -> EvaluateStage:
     """Score every dataset's runs and baselines and write its table, metrics, bound curve,
-    learning curves and Fig 15 (see the module doc)."""
+    learning curves, Fig 15 and the Fig 15 items as audio (``audio_dir``, default
+    ``<tables_dir>/../audio``: ``examples_<rate>/``, see :func:`springstudy.audio.write_examples`)."""
+    from springstudy.audio import write_examples
+
     from springstudy.plots import plot_learning_curves
     from springstudy.train import summary_json
 
@@ -130,6 +134,10 @@ def run(sources: Mapping[str, Path], split_files: Mapping[str, Path | None], run
                 shown, e.test, e.sample_rate,
                 f"Fig 15 · {name} ({e.sample_rate // 1000} kHz): prediction (blue) and target (orange)"),
                 "fig15_predictions")
+            folder = (audio_dir or Path(tables_dir).parent / "audio") / f"examples_{ev.DATASET_TABLES[name].rate_label}"
+            write_examples(folder, e.sample_rate, e.test.dry[:, 0].double().numpy(), e.test.wet[:, 0].double().numpy(),
+                           shown, sorted(e.example_indices), list(e.test.ids))
+            result.written.append(folder)
     return result
 
 

@@ -227,13 +227,17 @@ def draw_figures(result: IRStage) -> dict[str, Any]:
 def run(parts: dict[int, RatePart], spec: SweepSpec, *, seed: int, table_path: str | Path,
         figures_dir: str | Path, tank_rt60: float = 0.5, split_method: str = "random",
         linear_ir_seconds: float | None = None, linear_ir_regularisation: float = 1e-6,
-        block_size: int | None = None, stability_seconds: float = 10.0, figure_dpi: int = 120) -> IRStage:
+        block_size: int | None = None, stability_seconds: float = 10.0, figure_dpi: int = 120,
+        audio_dir: str | Path | None = None) -> IRStage:
     """The whole ir stage: references, the chain check, every model, the RT60 table and Figs 16-19.
 
     Writes ``table_path`` (the RT60 table of both rates) and ``<figures_dir>/fig16_ir.png`` ...
-    (``_48k`` for the second rate); returns everything measured, the PNGs' bytes and the paths
-    written.
+    (``_48k`` for the second rate), and every system's IR as audio under ``audio_dir`` (default
+    ``<table_path>/../../audio``: ``ir_<rate>/``, :func:`springstudy.audio.write_irs`); returns
+    everything measured, the PNGs' bytes and the paths written.
     """
+    from springstudy.audio import write_irs
+
     for rate in parts:
         spec.check(rate)
     references, linear_estimates, tanks = references_for(
@@ -255,6 +259,15 @@ def run(parts: dict[int, RatePart], spec: SweepSpec, *, seed: int, table_path: s
     table_path = Path(table_path)
     write_rt60_table(table, table_path)
     result.written.append(table_path)
+    audio_root = Path(audio_dir) if audio_dir is not None else table_path.parent.parent / "audio"
+    for rate in parts:
+        irs = {DEVICE: references[rate].ir}
+        if rate in linear_estimates:
+            irs["Linear IR"] = linear_estimates[rate].ir
+        irs.update({name: m.ir for name, m in measured[rate].items()})
+        folder = audio_root / f"ir_{rate // 1000}k"
+        write_irs(folder, rate, irs)
+        result.written.append(folder)
     for stem, figure in draw_figures(result).items():
         result.figures[stem] = save_figure(figure, Path(figures_dir) / f"{stem}.png", dpi=figure_dpi, close=True)
         result.written.append(result.figures[stem])

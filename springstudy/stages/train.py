@@ -18,7 +18,7 @@ from springstudy.config import load_params, project_root
 from springstudy.outputs import write_bytes_atomic, write_json_atomic
 from springstudy.outputs import save_figure
 from springstudy.plots import plot_training_curves
-from springstudy.train import RunResult, TrainConfig, config_from_params, train
+from springstudy.train import RunResult, TrainConfig, config_from_params, loss_label, train
 
 
 @dataclass
@@ -34,9 +34,10 @@ class TrainStage:
 
 
 def run_metrics(model: str, fmt: str, summary: dict[str, Any]) -> dict[str, Any]:
-    """A run's DVC metrics: its size, steps, best validation loss, throughput and CPU time, and
-    its validation metrics (``val_<name>``), from the run's summary."""
+    """A run's DVC metrics: its size, steps, loss (in words, from its config), best validation
+    loss, throughput and CPU time, and its validation metrics (``val_<name>``), from the run's summary."""
     return {"model": model, "format": fmt, "params": summary["params"], "steps": summary["steps"],
+            "loss": loss_label(summary["config"]),
             "best_val_loss": summary["best_val_loss"], "train_samples_per_second": summary["train_samples_per_second"],
             "train_cpu_seconds": summary["train_cpu_seconds"],
             **{f"val_{k}": v for k, v in summary["val_metrics"].items()}}
@@ -54,7 +55,8 @@ def run(model: str, fmt: str, profile: str, data: Path, out: Path, *, run: str |
     result = train(config, resume=resume)
     history = pd.DataFrame(result.history)
     stage = TrainStage(config, result, run_metrics(model, fmt, result.summary), history,
-                       plot_training_curves(result.history, title=f"{model} ({fmt}, {profile})"))
+                       plot_training_curves(result.history, title=f"{model} ({fmt}, {profile})",
+                                            loss=loss_label(config)))
     if history_path is not None:
         write_bytes_atomic(history_path, history.to_csv(index=False).encode())
         stage.written.append(history_path)

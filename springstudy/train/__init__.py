@@ -23,7 +23,7 @@ shard ``batch[rank::N]``; rank 0 alone writes checkpoints, logs and the summary.
 from __future__ import annotations
 
 from springstudy.train.settings import (CROP_SAMPLINGS, RECURRENT_INITS, RunResult, TrainConfig,
-                                        TrainingError, config_from_params, recipe_label,
+                                        TrainingError, config_from_params, loss_label, recipe_label,
                                         summary_json)
 from springstudy.train.crops import (ENERGY_FLOOR, crop_batch, crop_offsets, epoch_order,
                                      load_splits)
@@ -32,5 +32,5 @@ from springstudy.train.loop import (train)
 
 __all__ = ["CROP_SAMPLINGS", "ENERGY_FLOOR", "RECURRENT_INITS", "RunResult", "TrainConfig",
     "TrainingError", "config_from_params", "crop_batch", "crop_offsets", "epoch_order",
-    "git_commit", "load_splits", "load_training_checkpoint", "recipe_label", "save_atomic",
+    "git_commit", "load_splits", "load_training_checkpoint", "loss_label", "recipe_label", "save_atomic",
     "summary_json", "train"]

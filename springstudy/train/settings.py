@@ -88,14 +88,22 @@ def config_from_params(model: str, out: str, data: str | None, params: dict[str,
     return TrainConfig.from_dict({"model": model, "out": out, "data": data, **group})
 
 
-def recipe_label(config: dict[str, Any] | TrainConfig) -> str:
-    """A run's training recipe in a few words, for the tables: loss, learning rate, batch, crop, steps."""
+def loss_label(config: dict[str, Any] | TrainConfig) -> str:
+    """The training loss a run's config sets, in words: ``"ESR"``, ``"0.9·ESR + 0.1·MR-STFT"``,
+    ``"eq. 3.1 (0.5·MAE + 0.5·MR-STFT)"``."""
     c = dataclasses.asdict(config) if isinstance(config, TrainConfig) else dict(config)
     alpha, term = float(c.get("alpha", 0.5)), str(c.get("time_term", "mae"))
     time = {"mae": "MAE", "esr": "ESR", "esr_white": f"whitened ESR (order {c.get('whiten_order', 32)})"}.get(term, term)
+    if alpha == 0.0:
+        return "MR-STFT"
     loss = time if alpha == 1.0 else f"{alpha:g}·{time} + {1 - alpha:g}·MR-STFT"
-    if term == "mae" and alpha == 0.5:
-        loss = "eq. 3.1 (0.5·MAE + 0.5·MR-STFT)"
+    return "eq. 3.1 (0.5·MAE + 0.5·MR-STFT)" if term == "mae" and alpha == 0.5 else loss
+
+
+def recipe_label(config: dict[str, Any] | TrainConfig) -> str:
+    """A run's training recipe in a few words, for the tables: loss, learning rate, batch, crop, steps."""
+    c = dataclasses.asdict(config) if isinstance(config, TrainConfig) else dict(config)
+    loss = loss_label(c)
     crop = "whole items" if c.get("crop_seconds") is None else f"{c['crop_seconds']:g} s crops"
     if c.get("crop_context_seconds"):
         crop += f" (+{c['crop_context_seconds']:g} s context)"
