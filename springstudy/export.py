@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from torch import nn
 
-#: Formats ``export_model`` writes.
-FORMATS = ("torchscript", "onnx")
+#: Formats ``export_model`` writes (``rtneural``: plain LSTM/GRU models only, :mod:`springstudy.rtneural`).
+FORMATS = ("torchscript", "onnx", "rtneural")
 #: ONNX operator set: LSTM/GRU and Conv with dilation are stable there.
 ONNX_OPSET = 17
 #: Length of the example signal the ONNX exporter runs (the time axis stays dynamic).
@@ -73,7 +73,8 @@ def export_metadata(model: nn.Module) -> dict[str, object]:
 def export_model(model: nn.Module, path: str | Path, format: str) -> Path:
     """Export a CPU, eval-mode copy of ``model`` (the caller's is not changed) to ``path``.
 
-    ``format`` is ``"torchscript"`` or ``"onnx"``. Returns the path written.
+    ``format`` is ``"torchscript"``, ``"onnx"`` or ``"rtneural"`` (RTNeural's JSON, plain
+    recurrent models only: :mod:`springstudy.rtneural`). Returns the path written.
     """
     import torch
 
@@ -83,6 +84,10 @@ def export_model(model: nn.Module, path: str | Path, format: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     model = copy.deepcopy(model).cpu().eval()  # a portable file: CPU weights, inference mode
     metadata = export_metadata(model)
+    if format == "rtneural":
+        from springstudy.rtneural import export_rtneural
+
+        return export_rtneural(model, path, metadata)
     if format == "torchscript":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is in maintenance

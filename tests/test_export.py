@@ -189,3 +189,52 @@ def test_a_knob_model_exports_with_its_knobs_as_an_input(name, format, tmp_path)
         reference = model(x, knobs)
         assert not torch.allclose(reference, model(x, 1 - knobs))      # the knobs reach the output
     torch.testing.assert_close(out, reference, atol=1e-5, rtol=0)
+
+
+# --- RTNeural JSON (plain recurrent models), checked against Keras's own layers ----------------
+
+RECURRENT = {"LSTM-96": dict(hidden_size=8, num_layers=2, skip=True), "GRU-96": dict(hidden_size=8),
+             "GRU-32": {}}
+
+
+@pytest.mark.parametrize("name", list(RECURRENT))
+def test_rtneural_json_gives_the_models_output_in_keras(name, tmp_path):
+    """Keras (torch backend) loads the file's weights into its own LSTM/GRU and Dense layers, as
+    RTNeural reads Keras's layout: the output equals the model's."""
+    import numpy as np
+
+    from springstudy.rtneural import keras_reference
+
+    model = build(name, seed=3, **RECURRENT[name]).eval()
+    path = export_model(model, tmp_path / "m.json", "rtneural")
+    spec = json.loads(path.read_text())
+    assert [layer["type"] for layer in spec["layers"]] == [model.cell] * model.num_layers + ["dense"]
+    x = 0.3 * np.random.default_rng(1).standard_normal(900)
+    with torch.no_grad():
+        expected = model(torch.tensor(x, dtype=torch.float32)[None, None])[0, 0].numpy()
+    np.testing.assert_allclose(keras_reference(path, x), expected, atol=1e-5, rtol=0)
+    assert (spec["springstudy"]["skip"] is not None) == (model.res is not None)
+
+
+def test_rtneural_json_would_show_a_gate_order_mistake(tmp_path, monkeypatch):
+    """The Keras check is not a mirror of the writer: torch's GRU gate order written as is (no
+    reset/update swap) gives a different output."""
+    import numpy as np
+
+    import springstudy.rtneural as rt
+
+    model = build("GRU-96", seed=3, hidden_size=8).eval()
+    x = 0.3 * np.random.default_rng(1).standard_normal(400)
+    with torch.no_grad():
+        expected = model(torch.tensor(x, dtype=torch.float32)[None, None])[0, 0].numpy()
+    monkeypatch.setattr(rt, "_gru_order", lambda w, hidden: w)
+    wrong = rt.export_rtneural(model, tmp_path / "wrong.json")
+    assert np.max(np.abs(rt.keras_reference(wrong, x) - expected)) > 1e-3
+
+
+@pytest.mark.parametrize("name", ["GCN-250", "LSTM-cs-96", "WaveNet-10"])
+def test_rtneural_refuses_what_it_cannot_hold(name, tmp_path):
+    from springstudy.rtneural import RTNeuralError
+
+    with pytest.raises(RTNeuralError, match="RTNeural JSON holds plain LSTM or GRU"):
+        export_model(build(name, seed=0), tmp_path / "m.json", "rtneural")

@@ -137,7 +137,7 @@ def run(sources: Mapping[str, Path], split_files: Mapping[str, Path | None], run
             folder = (audio_dir or Path(tables_dir).parent / "audio") / f"examples_{ev.DATASET_TABLES[name].rate_label}"
             write_examples(folder, e.sample_rate, e.test.dry[:, 0].double().numpy(), e.test.wet[:, 0].double().numpy(),
                            shown, sorted(e.example_indices), list(e.test.ids))
-            result.written.append(folder)
+            result.written += sorted(folder.iterdir())
     return result
 
 

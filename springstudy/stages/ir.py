@@ -267,7 +267,7 @@ def run(parts: dict[int, RatePart], spec: SweepSpec, *, seed: int, table_path: s
         irs.update({name: m.ir for name, m in measured[rate].items()})
         folder = audio_root / f"ir_{rate // 1000}k"
         write_irs(folder, rate, irs)
-        result.written.append(folder)
+        result.written += sorted(folder.iterdir())
     for stem, figure in draw_figures(result).items():
         result.figures[stem] = save_figure(figure, Path(figures_dir) / f"{stem}.png", dpi=figure_dpi, close=True)
         result.written.append(result.figures[stem])

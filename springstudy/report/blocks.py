@@ -1,20 +1,9 @@
-"""The study report: every table and figure of one run of the pipeline, read like a paper.
-
-:func:`build_report` reads what the stages wrote (Markdown and CSV tables under
-``reports/<profile>/tables/``, PNG figures under ``figures/<profile>/``, the metrics JSON files,
-``reports/<profile>/environment.json``, the audio the ``evaluate`` and ``ir`` stages wrote
-under ``reports/<profile>/audio/``) and ``params.yaml``, and assembles ``study.md`` and
-``study.html``: a table of contents, numbered and captioned tables and figures, a section
-"What the results mean" written from the numbers (:func:`results_meaning`), audio players for
-the test items and the impulse responses, and the thesis's errata (:data:`CORRECTIONS`).
-Python-Markdown (with its ``toc`` and ``tables`` extensions) turns the Markdown into HTML;
-figures are embedded, audio is linked (the WAV files sit beside the report). Anything a run did
-not produce is said in words where it would have been, and listed at the end.
-"""
+"""The report's generated blocks: the environment, model, training and RT60 tables, the bounds'
+reading, the knob study, the audio players and "What the results mean", each read from what the
+stages wrote (:class:`Context` holds the folders, the params and the running numbers)."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -24,144 +13,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from springstudy.outputs import write_bytes_atomic
 from springstudy.tables import MISSING, fmt_interval, fmt_number, is_missing, markdown_table
-
-
-@dataclass(frozen=True)
-class Section:
-    """One part of the report: a title, a paragraph, the tables (stems) and figures (globs) it shows."""
-
-    title: str
-    text: str                     # may name {springset}, {egfxset}, {confidence}, {n_resamples} (Context.words)
-    tables: tuple["Table", ...] = ()
-    figures: tuple["Figure", ...] = ()
-    extra: str = ""               # name of a generated block (see _EXTRAS)
-
-
-#: The corrections this study makes to the thesis and its public code.
-CORRECTIONS = (
-    "Tables 9–10 of the thesis zipped five metrics [MAE, MSE, ESR, DC, MR-STFT] onto four column names: "
-    "its column headed ESR most likely holds MSE, DC holds ESR and MR-STFT holds DC. Our tables use "
-    "one definition per metric (`springstudy.metrics`) under its own name; Table 8 looks correctly labelled.",
-    "The thesis's TCN overwrote its dilation argument, so every block had dilation 1 and the reported "
-    "receptive fields were nominal. Ours applies the dilations; `receptive_field` reports the true value "
-    "(1 + (k−1)·Σd), and a test measures it from an impulse.",
-    "Its WaveNet receptive-field formula summed k·d; its LSTM ignored num_layers; some 'causal' layers "
-    "padded symmetrically. Ours are causal by construction (a test changes x[t0:] and checks y[:t0]).",
-    "Table 6's layer counts contradict its parameter counts; the parameter count is taken as the ground "
-    "truth of each named configuration (see the model table).",
-    "RT60 was measured from −5 to −60 dB and called RT60; ours reports T20, T30 and T60 (−5 to −65 dB) "
-    "under their ISO 3382 names, with Lundeby noise handling.",
-    "The impulse-response sweep was cut into chunks (truncating tails) and dB were converted to linear "
-    "twice; ours sends one continuous sweep with silence for the tail, level converted once.",
-    "RTF timing had no warm-up and divided by one item's length for a whole batch; memory was never "
-    "measured. Ours warms up, takes medians, measures peak memory and also times streaming blocks.",
-    "Dry and wet were peak-normalised separately (destroying the device's gain); splits had no seed and "
-    "a global torch.seed() made runs irreproducible. Ours normalises each pair with one gain, seeds "
-    "every split, crop and initialisation from params.yaml, and resumes runs bit for bit.",
-)
-
-@dataclass(frozen=True)
-class Table:
-    """A table the report shows: the stage's file stem and its caption."""
-
-    stem: str
-    caption: str
-
-
-@dataclass(frozen=True)
-class Figure:
-    """Figures the report shows: a glob under the figures folder and their caption."""
-
-    pattern: str
-    caption: str
-
-
-SECTIONS = (
-    Section("Environment", "The machine and software that produced these numbers.", extra="environment"),
-    Section("Datasets (thesis Tables 3–4, Figures 8–11)",
-            "Per subset and side: items, length, size, level statistics and an SNR lower bound; three "
-            "dry/wet waveform overlays and spectrogram pairs per dataset.",
-            tables=(Table("table3_springset_overview", "The SpringSet-layout dataset ({springset}): items, length, "
-                          "size and levels per subset and side (dry x, wet y)."),
-                    Table("table4_egfxset_overview", "The EGFxSet-layout dataset ({egfxset}): items, length, size "
-                          "and levels per pickup position and side.")),
-            figures=(Figure("fig08_*.png", "SpringSet layout ({springset}): dry and wet waveforms of three items."),
-                     Figure("fig09_*.png", "SpringSet layout ({springset}): dry and wet spectrograms."),
-                     Figure("fig10_*.png", "EGFxSet layout ({egfxset}): dry and wet waveforms of three items."),
-                     Figure("fig11_*.png", "EGFxSet layout ({egfxset}): dry and wet spectrograms."))),
-    Section("The default tank against the real Accutronics 4EB2C1B",
-            "The synthetic tank measured with the same protocols as four real SpringSet notes: Linear IR "
-            "fitted on 3 notes and scored on a 4th, on the whole training subset, centroids dry and wet, "
-            "decay, levels; mean dry/wet spectra and decay curves.",
-            tables=(Table("calibration", "The tank ({springset}) beside the real device's published measurements."),),
-            figures=(Figure("calibration.png", "Mean dry and wet spectra and decay curves of the tank."),)),
-    Section("Dataset descriptors (thesis §3.2.3, Figures 12–13)",
-            "Nine Essentia descriptors per item, mean ± standard deviation per split, dry (x) vs wet (y).",
-            tables=(Table("springset_descriptors", "Descriptors of the SpringSet-layout dataset ({springset}), "
-                          "mean ± standard deviation per split and side."),
-                    Table("egfxset_descriptors", "Descriptors of the EGFxSet-layout dataset ({egfxset}), "
-                          "mean ± standard deviation per pickup position and side.")),
-            figures=(Figure("springset_descriptors.png", "Descriptor distributions, SpringSet layout ({springset})."),
-                     Figure("egfxset_descriptors.png", "Descriptor distributions, EGFxSet layout ({egfxset})."))),
-    Section("Models (thesis Table 6)",
-            "Named configurations with their parameter counts beside the thesis's and their true receptive "
-            "fields.", extra="models"),
-    Section("Training (thesis Table 7)",
-            "One run per model and sample rate: its training loss (from the run's own configuration), the best "
-            "validation loss, the validation ESR and MR-STFT, and the training throughput.",
-            figures=(Figure("train/*.png", "Training and validation loss and the learning rate of one run; the "
-                            "axis names the run's loss."),), extra="training"),
-    Section("Hyperparameter scaling (thesis §3.3.1, Table 5)",
-            "A seeded sample of the search space, pruned by successive halving.",
-            tables=(Table("search_ranking", "Ranked configurations of the search."),),
-            figures=(Figure("search_*.png", "Validation loss per rung of the successive halving."),)),
-    Section("Baselines (thesis Table 8)",
-            "Naive (dry as prediction), Silence, Noise ceiling, Linear IR and the TCN-baseline on the test split; "
-            "means with {confidence} BCa bootstrap intervals over {n_resamples} resamples.",
-            tables=(Table("table8_baselines", "Baselines on the test split of each dataset, beside the thesis's Table 8."),),
-            figures=(Figure("baselines_*.png", "The Linear IR baseline's impulse response, fitted on the training pairs."),)),
-    Section("Results (thesis Tables 9–10, Figure 15)",
-            "Every trained model on the test split, whole items, per-item means with {confidence} BCa bootstrap "
-            "intervals, beside its receptive-field bound: the least-squares FIR as long as the model's receptive "
-            "field (recurrent models: the item), fitted on the training split and scored on the same items. The gap "
-            "(ESR / bound ESR) says whether a model is limited by its architecture (gap near or below 1) or by "
-            "its training (far above 1); the learning curves say whether a run had converged when it stopped.",
-            tables=(Table("table9_16k", "Test results at 16 kHz (SpringSet layout, {springset}), beside the thesis's "
-                          "Table 9."),
-                    Table("table10_48k", "Test results at 48 kHz (EGFxSet layout, {egfxset}), beside the thesis's "
-                          "Table 10.")),
-            figures=(Figure("fig15_*.png", "Prediction (blue) over target (orange) for the same test items, one row "
-                            "per model."),
-                     Figure("bound_esr_*.png", "Test ESR against receptive field: each model over the bound curve."),
-                     Figure("learning_curves_*.png", "Validation ESR against training CPU time, every run of one rate.")),
-            extra="bounds"),
-    Section("Listening", "The test items of Figure 15 as sound: the dry input, the target (the device's output) "
-            "and every system's prediction of it, at one gain per item so their levels compare; then each "
-            "system's sine-sweep impulse response, each at −1 dBFS peak.", extra="audio"),
-    Section("Efficiency (thesis Table 11)",
-            "Real-time factor and memory, offline (the thesis's method, done right) and streaming.",
-            tables=(Table("table11_efficiency", "Real-time factor and memory of every model, beside the thesis's "
-                          "Table 11."),),
-            figures=(Figure("efficiency_*.png", "Streaming real-time factor against block size and against "
-                            "parameters."),)),
-    Section("The knobs: do models follow a spring reverb's controls? (beyond the thesis)",
-            "A dataset where every item went through the tank at its own setting of four knobs (decay, tone, "
-            "dwell, mix; a seeded Latin hypercube). Each conditioned model (FiLM, knobs concatenated to a GRU's "
-            "input, HyperGRU) beside the unconditioned model of its family trained on the same items, scored on "
-            "settings never seen in training (inside the ranges and at their 16 corners), with the paired "
-            "difference; and, for a sweep of the decay knob, each model's sine-sweep RT60 against the tank's true "
-            "RT60.", tables=(Table("knobs_results", "Conditioned and unconditioned models on unseen knob settings."),),
-            figures=(Figure("knobs_*.png", "Error by knob setting, and RT60 across the decay sweep."),), extra="knobs"),
-    Section("Impulse responses and RT60 (thesis Figures 16–19)",
-            "Sine-sweep impulse responses of the device and the models, waterfalls, decay times per band "
-            "and energy decay curves with their fitted lines.", extra="rt60",
-            figures=(Figure("fig16_*.png", "Sine-sweep impulse responses of the device and every model."),
-                     Figure("fig17_*.png", "Waterfalls (cumulative spectral decay)."),
-                     Figure("fig18_*.png", "RT60 (from T30) per octave band and its error against the device."),
-                     Figure("fig19_*.png", "Energy decay curves with the fitted line of each estimate."))),
-)
 
 
 @dataclass
@@ -203,6 +55,29 @@ class Context:
         self.tables += 1
         return [f"**Table {self.tables}.** {caption}", "", body, ""]
 
+    def captioned(self, caption: str, text: str) -> list[str]:
+        """A stage's table file (:func:`_demote`d), every table in it numbered: the first under
+        ``caption``, a later one under the heading above it in the file (bold where a heading has
+        no table), or as ``caption`` continued."""
+        lines, out, heading, previous = text.splitlines(), [], None, ""
+        for line in lines:
+            if line.startswith("\x00"):
+                if heading is not None:
+                    out += [f"**{heading}**", ""]
+                heading = line[1:]
+                continue
+            if line.startswith("|") and not previous.startswith("|"):
+                self.tables += 1
+                label = caption if self.tables and not any(l.startswith("**Table") for l in out) else \
+                    (f"{heading}." if heading else f"{caption} (continued)")
+                out += [f"**Table {self.tables}.** {label}", ""]
+                heading = None
+            out.append(line)
+            previous = line
+        if heading is not None:
+            out += ["", f"**{heading}**"]
+        return out + [""]
+
     def figure(self, path: Path, caption: str) -> list[str]:
         """A numbered, captioned figure."""
         self.figure_count += 1
@@ -214,14 +89,14 @@ class Context:
 
 
 def _demote(markdown: str) -> str:
-    """A stage's Markdown table file with its headings turned into bold lines (the report's own
-    headings make the table of contents) and its first heading dropped (the caption replaces it)."""
-    lines, out, first = markdown.strip().splitlines(), [], True
-    for line in lines:
+    """A stage's Markdown table file with its first heading dropped (the report's caption replaces
+    it) and its other headings kept as marked lines (``\x00`` + text) for :meth:`Context.captioned`."""
+    out, first = [], True
+    for line in markdown.strip().splitlines():
         match = re.match(r"^(#+)\s+(.*)$", line)
         if match:
             if not first:
-                out.append(f"**{match.group(2).strip()}**")
+                out.append("\x00" + match.group(2).strip())
             first = False
             continue
         first = False if line.strip() else first
@@ -491,91 +366,4 @@ _EXTRAS: dict[str, Callable[[Context], str]] = {
     "rt60": _rt60, "audio": _audio, "meaning": _meaning}
 
 
-def build_report(root: str | Path, profile: str, reports_dir: str | Path | None = None,
-                 figures_dir: str | Path | None = None, link_base: str | Path | None = None,
-                 params: dict[str, Any] | None = None) -> tuple[str, list[str]]:
-    """The report as Markdown and the list of missing items.
-
-    A profile's results live in ``reports/<profile>/`` (tables/, metrics/, audio/,
-    environment.json) and ``figures/<profile>/`` unless ``reports_dir`` / ``figures_dir`` say
-    otherwise (relative to ``root``). ``params`` (default: ``root/params.yaml``) gives the words
-    the sections say about the run. Links are relative to ``link_base`` (default: the reports
-    folder), the folder the Markdown is written to.
-    """
-    from springstudy.config import load_params
-
-    root = Path(root)
-    reports = root / (reports_dir if reports_dir is not None else Path("reports") / profile)
-    figures = root / (figures_dir if figures_dir is not None else Path("figures") / profile)
-    if params is None:
-        params = load_params(root / "params.yaml") if (root / "params.yaml").is_file() else {}
-    ctx = Context(root, profile, reports, figures, Path(link_base) if link_base is not None else reports, params)
-    words = ctx.words()
-    parts = [f"# springstudy: the study report ({profile} profile)", "",
-             "Neural modelling of a spring reverb: a reproduction, correction and extension of the 2023 thesis "
-             "*Neural Audio Effect Modelling Strategies for a Spring Reverb*. Every number below was produced "
-             f"by `dvc repro` from `params.yaml`. The 16 kHz data is {words['springset']}, the 48 kHz data "
-             f"{words['egfxset']}.", "", "[TOC]", "",
-             "## What the results mean", "", _meaning(ctx), ""]
-    for section in SECTIONS:
-        parts += [f"## {section.title}", "", section.text.format(**words), ""]
-        if section.extra:
-            parts += [_EXTRAS[section.extra](ctx), ""]
-        for table in section.tables:
-            text = _table_markdown(reports / "tables", table.stem)
-            if text is None:
-                ctx.missing.append(f"table {table.stem}")
-                parts += [f"_The table {table.stem} was not produced in this run._", ""]
-                continue
-            parts += ctx.table(table.caption.format(**words), text)
-        for figure in section.figures:
-            found = sorted(figures.glob(figure.pattern))
-            if not found:
-                ctx.missing.append(f"figure {figure.pattern}")
-                parts += [f"_No figure {figure.pattern} was produced in this run._", ""]
-            for path in found:
-                caption = figure.caption.format(**words)
-                if len(found) > 1:
-                    caption = f"{caption} ({path.stem})"
-                parts += ctx.figure(path, caption)
-    parts += ["## Errata: corrections to the thesis and its code", "",
-              "What this study found wrong in the thesis and its public code, and what it does instead.", ""]
-    parts += [f"- {c}" for c in CORRECTIONS] + [""]
-    if ctx.missing:
-        parts += ["## Not produced in this run", ""] + [f"- {m}" for m in ctx.missing] + [""]
-    return "\n".join(parts), ctx.missing
-
-
-def markdown_to_html(markdown_text: str, base: Path, title: str = "springstudy report") -> str:
-    """Self-contained HTML: Markdown rendered with tables, every image embedded as a data URI."""
-    import markdown
-
-    def embed(match: re.Match[str]) -> str:
-        alt, src = match.group(1), match.group(2)
-        path = (base / src).resolve()
-        if not path.is_file():
-            return match.group(0)
-        data = base64.b64encode(path.read_bytes()).decode()
-        return f"![{alt}](data:image/png;base64,{data})"
-
-    body = markdown.markdown(re.sub(r"!\[([^\]]*)\]\(([^)]+\.png)\)", embed, markdown_text),
-                             extensions=["tables", "toc"], extension_configs={"toc": {"toc_depth": "2-3"}})
-    style = ("body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;line-height:1.45}"
-             "table{border-collapse:collapse;font-size:0.85rem;margin:1rem 0}td,th{border:1px solid #ccc;"
-             "padding:0.2rem 0.5rem}th{background:#f3f3f3}img{max-width:100%}audio{height:2rem;max-width:14rem}"
-             ".toc{background:#fafafa;border:1px solid #ddd;padding:0.5rem 1rem;display:inline-block}")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style>"
-            f"</head><body>\n{body}\n</body></html>\n")
-
-
-def write_report(root: str | Path, profile: str, out_md: str | Path | None = None,
-                 out_html: str | Path | None = None, **dirs: Any) -> list[str]:
-    """Build the report and write its Markdown and HTML (default ``reports/<profile>/study.md``
-    and ``study.html``); returns what was missing."""
-    root = Path(root)
-    md_path = root / (out_md if out_md is not None else Path("reports") / profile / "study.md")
-    html_path = root / (out_html if out_html is not None else Path("reports") / profile / "study.html")
-    text, missing = build_report(root, profile, link_base=md_path.parent, **dirs)
-    write_bytes_atomic(md_path, text.encode())
-    write_bytes_atomic(html_path, markdown_to_html(text, md_path.parent).encode())
-    return missing
+__all__ = ["BANDS", "Context", "results_meaning", "rt60_summary", "training_rows"]
