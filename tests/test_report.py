@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import matplotlib
@@ -18,7 +19,9 @@ def test_report_collects_tables_figures_and_missing(tmp_path: Path) -> None:
     (reports / "tables").mkdir(parents=True)
     (tmp_path / "figures" / "smoke").mkdir(parents=True)
     (reports / "tables" / "table8_baselines.md").write_text("| model | esr |\n| --- | --- |\n| Naive | 1.4 |\n")
-    (reports / "tables" / "rt60.csv").write_text("system,band,method,rt60_s,error_pct\ndevice,broadband,t30,2.5,0\n")
+    (reports / "tables" / "rt60.csv").write_text(
+        "sample_rate,system,band,method,rt60_s,error_pct,reference\n16000,device,broadband,t30,2.5,0,true\n"
+        "16000,GCN-250,broadband,t30,2.0,-20,true\n16000,GCN-2500,broadband,t30,,,true\n")
     fig, ax = plt.subplots()
     ax.plot([0, 1])
     fig.savefig(tmp_path / "figures" / "smoke" / "fig16_ir.png")
@@ -34,9 +37,11 @@ def test_report_collects_tables_figures_and_missing(tmp_path: Path) -> None:
     text, missing = build_report(tmp_path, "smoke")
     assert ("16 kHz: within 2× of its bound, so limited by its architecture: GCN-250 (1.5); limited by its "
             "training: TCN-1800 (6.1)") in text
-    assert "| Naive | 1.4 |" in text                        # Markdown table taken as is
-    assert "| device | broadband | t30 | 2.5 | 0 |" in text  # CSV rendered
-    assert "![fig16_ir](../../figures/smoke/fig16_ir.png)" in text
+    assert "| Naive | 1.4 |" in text                        # Markdown table taken as is, captioned
+    assert re.search(r"\*\*Table \d+\.\*\* Baselines on the test split", text)
+    # RT60: system × band, errors against the device, refused estimates in words
+    assert "| device | 2.5 s |" in text and "| GCN-250 | 2 s (-20%) |" in text and "| GCN-2500 | not measurable |" in text
+    assert "![Figure 1](../../figures/smoke/fig16_ir.png)" in text and "*Figure 1. Sine-sweep impulse responses" in text
     assert "torch 2.11.0" in text
     assert "table table10_48k" in missing and "figure fig17_*.png" in missing
     assert all(c in text for c in CORRECTIONS)
