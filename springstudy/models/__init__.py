@@ -20,7 +20,7 @@ from springstudy.models.film import FiLM
 from springstudy.models.gcn import GCN, gcn_receptive_field
 from springstudy.models.recurrent import GRU, LSTM, LSTMConvSkip, RecurrentNet
 from springstudy.models.registry import (CONFIGS, FAMILIES, KNOB_CONFIGS, NamedConfig, build, config_table,
-                                         get_config, list_knob_models, list_models)
+                                         get_config, list_knob_models, list_models, register_model)
 from springstudy.models.tcn import TCN, tcn_receptive_field
 from springstudy.models.wavenet import WaveNet, wavenet_receptive_field
 
@@ -28,6 +28,6 @@ __all__ = [
     "CONFIGS", "FAMILIES", "GCN", "GRU", "KNOB_CONFIGS", "LSTM", "TCN", "CausalConv1d", "FiLM", "FiLMNet",
     "HyperGRU", "KnobGRU", "LSTMConvSkip", "NamedConfig", "RecurrentNet", "SpringModel", "WaveNet", "apply_model",
     "build", "config_table", "gcn_receptive_field", "get_config", "is_conditioned", "list_knob_models",
-    "list_models", "load_checkpoint", "receptive_field",
+    "list_models", "load_checkpoint", "receptive_field", "register_model",
     "save_checkpoint", "tcn_receptive_field", "wavenet_receptive_field",
 ]

@@ -207,6 +207,40 @@ def build(name: str, seed: int | None = 0, **overrides: Any) -> SpringModel:
     return model
 
 
+def register_model(name: str, family: str, kwargs: Mapping[str, Any], cls: type[SpringModel] | None = None,
+                   note: str = "", replace: bool = False) -> NamedConfig:
+    """Add a named model: ``name`` built as ``family(**kwargs)``. ``cls`` registers a new family
+    (a :class:`~springstudy.models.base.SpringModel` subclass: ``forward(x, cond=None)`` maps
+    (B, 1, T) to (B, 1, T) causally and ``receptive_field`` says how far back it sees). The model
+    is then one of :func:`list_models`: ``build``, ``springstudy train --model``, ``train.runs``,
+    the evaluation, efficiency, IR and export stages take it like the thesis's. It is built once
+    here, so a mistake in ``kwargs`` is an error now. ``replace`` allows a name already taken."""
+    if cls is not None:
+        if not (isinstance(cls, type) and issubclass(cls, SpringModel)):
+            raise TypeError(f"{name}: cls must be a SpringModel subclass, not {cls!r}")
+        if family in FAMILIES and FAMILIES[family] is not cls and not replace:
+            raise ValueError(f"{name}: family {family!r} is already {FAMILIES[family].__name__}")
+        FAMILIES[family] = cls
+    elif family not in FAMILIES:
+        raise ValueError(f"{name}: unknown family {family!r}; families: {', '.join(FAMILIES)} (or pass cls)")
+    taken = {n.lower() for n in {**CONFIGS, **KNOB_CONFIGS}}
+    if name.lower() in taken and not replace:
+        raise ValueError(f"{name}: a model of that name exists (pass replace=True to redefine it)")
+    config = NamedConfig(name, family, dict(kwargs), thesis_params=None, in_thesis=False, note=note,
+                         source="(registered)")
+    previous = CONFIGS.get(name)
+    CONFIGS[name] = config
+    try:
+        build(name, seed=0)
+    except Exception:
+        if previous is None:
+            del CONFIGS[name]
+        else:
+            CONFIGS[name] = previous
+        raise
+    return config
+
+
 def layer_count(model: SpringModel) -> int:
     """Convolutional blocks/layers of a conv model, stacked recurrent layers of an RNN."""
     if isinstance(model, RecurrentNet):

@@ -92,8 +92,9 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
-def ranking_markdown(table: pd.DataFrame, title: str = "") -> str:
-    """The ranked table as GitHub-flavoured Markdown (infinite receptive fields as ∞)."""
+def ranking_markdown(table: pd.DataFrame, title: str = "", loss: str = "eq. 3.1 (0.5·MAE + 0.5·MR-STFT)") -> str:
+    """The ranked table as GitHub-flavoured Markdown (infinite receptive fields as ∞); ``loss``
+    names the validation loss (:func:`springstudy.train.loss_label` of the search's settings)."""
     headings = {"rank": "Rank", "config_id": "Config", "family": "Family", "model": "Built from",
                 "hyperparameters": "Hyperparameters (Table 5)", "params": "Parameters",
                 "receptive_field": "RF (samples)", "rf_ms": "RF (ms)", "lr": "LR", "batch_size": "Batch",
@@ -104,19 +105,20 @@ def ranking_markdown(table: pd.DataFrame, title: str = "") -> str:
     lines = [f"## {title}", ""] if title else []
     lines.append(markdown_table(table, {c: headings[c] for c in columns},
                                 formats={c: (lambda v, c=c: _cell(c, v)) for c in columns}))
-    lines += ["", "Validation loss: 0.5·MAE + 0.5·MR-STFT (thesis eq. 3.1) at the end of the configuration's "
+    lines += ["", f"Validation loss: {loss} at the end of the configuration's "
               "last rung (the rung metric); \"best so far\" is the lowest validation up to then. Ranked by "
               "rung reached, then validation loss; rungs count from 0."]
     return "\n".join(lines) + "\n"
 
 
 def write_ranking(table: pd.DataFrame, folder: str | Path, stem: str = RANKING_STEM,
+                  loss: str = "eq. 3.1 (0.5·MAE + 0.5·MR-STFT)",
                   title: str = "Hyperparameter search (thesis §3.3.1): ranked configurations") -> tuple[Path, Path]:
     """Write ``<stem>.csv`` and ``<stem>.md`` atomically; returns both paths."""
     folder = Path(folder)
     csv_path, md_path = folder / f"{stem}.csv", folder / f"{stem}.md"
     write_csv_atomic(csv_path, table)
-    write_bytes_atomic(md_path, ranking_markdown(table, title).encode())
+    write_bytes_atomic(md_path, ranking_markdown(table, title, loss).encode())
     return csv_path, md_path
 
 
@@ -149,7 +151,8 @@ def search_metrics(result: SearchResult, table: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def plot_rungs(rung_table: pd.DataFrame, title: str = "") -> "matplotlib.figure.Figure":  # noqa: F821
+def plot_rungs(rung_table: pd.DataFrame, title: str = "",
+               loss: str = "eq. 3.1") -> "matplotlib.figure.Figure":  # noqa: F821
     """Validation loss per rung, one panel per family, one line per configuration; pruned
     configurations end in a cross, finalists are drawn thick and labelled."""
     from matplotlib.ticker import FormatStrFormatter
@@ -183,7 +186,7 @@ def plot_rungs(rung_table: pd.DataFrame, title: str = "") -> "matplotlib.figure.
         ax.set_xticks([], minor=True)
         ax.set_xlim(ticks[0] / 1.2, ticks[-1] * 1.6)   # room for the finalists' labels
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("validation loss (eq. 3.1)")
+    axes[0][0].set_ylabel(f"validation loss ({loss})")
     plain = FormatStrFormatter("%g")
     axes[0][0].yaxis.set_major_formatter(plain)
     axes[0][0].yaxis.set_minor_formatter(plain)

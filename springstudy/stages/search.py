@@ -73,7 +73,10 @@ def run(plan: SearchPlan, *, runs_dir: Path, seed: int, tables_dir: Path, figure
     ranking = result.ranking()
     budget = search.pruning_budget(result.rungs, spec.rungs, len(plan.candidates))
     title = f"Hyperparameter search (thesis §3.3.1, Table 5), size {spec.name}: ranked configurations"
-    csv_path, md_path = search.write_ranking(ranking, tables_dir, title=title)
+    from springstudy.train import loss_label
+
+    loss = loss_label(spec.train)                   # the search's own training settings
+    csv_path, md_path = search.write_ranking(ranking, tables_dir, title=title, loss=loss)
     rungs_path = tables_dir / f"{search.RUNGS_STEM}.csv"
     write_bytes_atomic(rungs_path, rung_table.to_csv(index=False, float_format="%.6g").encode())
     metrics = search.search_metrics(result, ranking)
@@ -81,7 +84,7 @@ def run(plan: SearchPlan, *, runs_dir: Path, seed: int, tables_dir: Path, figure
     if metrics_path is not None:
         write_json_atomic(metrics_path, metrics)
         written.append(metrics_path)
-    fig = search.plot_rungs(rung_table, title=f"Successive halving, size {spec.name} (eta {spec.eta})")
+    fig = search.plot_rungs(rung_table, title=f"Successive halving, size {spec.name} (eta {spec.eta})", loss=loss)
     figure = save_figure(fig, figures_dir / f"{search.RUNGS_STEM}.png", close=True)
     written.append(figure)
     return SearchStage(plan, result, ranking, rung_table, budget, metrics, md_path, figure, written)
