@@ -268,17 +268,18 @@ def _audio(ctx: Context) -> str:
         index = read_index(folder / f"examples_{label}")
         if index is None:
             continue
-        rows = []
-        for item in index["items"]:
-            base = folder / f"examples_{label}"
-            cells = {"item": f"test item {item['index']}", "dry": _player(ctx, base / item["dry"])}
-            for system, name in item["systems"].items():
-                cells[system] = _player(ctx, base / name)
-            rows.append(cells)
-        systems = list(dict.fromkeys(k for r in rows for k in r if k not in ("item", "dry")))
-        frame = pd.DataFrame(rows, columns=["item", "dry", *systems]).fillna("not finite")
-        parts += ctx.table(f"Test items at {khz} kHz as sound: dry input, target and each system's prediction.",
-                           markdown_table(frame, {"item": "Item", "dry": "Dry", **{s: s for s in systems}},
+        base = folder / f"examples_{label}"
+        items = [f"test item {item['index']}" for item in index["items"]]
+        systems = list(dict.fromkeys(s for item in index["items"] for s in item["systems"]))
+        rows = [{"what": "dry (input)", **{i: _player(ctx, base / item["dry"]) for i, item in zip(items, index["items"])}}]
+        for system in systems:
+            name = "target (the device)" if system == "target" else system
+            rows.append({"what": name, **{i: _player(ctx, base / item["systems"][system]) if system in item["systems"]
+                                          else "not finite" for i, item in zip(items, index["items"])}})
+        frame = pd.DataFrame(rows, columns=["what", *items])
+        parts += ctx.table(f"Test items at {khz} kHz as sound: the dry input, the target and each system's "
+                           "prediction (one gain per item).",
+                           markdown_table(frame, {"what": "Signal", **{i: i.capitalize() for i in items}},
                                           align={c: "l" for c in frame.columns}))
     for label, khz in (("16k", 16), ("48k", 48)):
         index = read_index(folder / f"ir_{label}")
