@@ -320,11 +320,6 @@ Knob = Literal["decay", "tone", "dwell", "mix"]
 Range = Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], Field(min_length=2, max_length=2)]
 
 
-class _KnobTraining(BaseModel):
-    """Training settings of the knob study's runs (checked in full by :func:`train_problems`)."""
-    model_config = ConfigDict(strict=True, extra="allow")
-
-
 class KnobsGroup(BaseModel):
     """``knobs``: the knob study (notebook 11): the knobs' ranges, the conditioned dataset's size,
     the models (each conditioned one and its unconditioned partner), their training, the RT60 sweep."""

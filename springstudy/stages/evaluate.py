@@ -142,7 +142,9 @@ def run(sources: Mapping[str, Path], split_files: Mapping[str, Path | None], run
 
 
 def _interval(row: pd.Series, metric: str) -> str:
-    return f"{row[metric]:.3g} [{row[metric + '_lo']:.3g}, {row[metric + '_hi']:.3g}]"
+    from springstudy.tables import fmt_interval
+
+    return fmt_interval(row[metric], row[metric + "_lo"], row[metric + "_hi"])
 
 
 def linear_ir_verdicts(result: EvaluateStage, name: str) -> dict[str, str]:
