@@ -28,14 +28,16 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def _write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
+def write_wav(path: str | Path, samples: np.ndarray, rate: int, subtype: str = "PCM_16") -> Path:
+    """Write mono ``samples`` (clipped to [-1, 1]) as a WAV file of ``subtype``, atomically."""
     import io
 
     import soundfile as sf
 
     buffer = io.BytesIO()
-    sf.write(buffer, np.clip(samples, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
-    write_bytes_atomic(path, buffer.getvalue())
+    sf.write(buffer, np.clip(samples, -1.0, 1.0), rate, subtype=subtype, format="WAV")
+    write_bytes_atomic(Path(path), buffer.getvalue())
+    return Path(path)
 
 
 def _gain(clips: list[np.ndarray]) -> float:
@@ -67,10 +69,10 @@ def write_examples(folder: str | Path, sample_rate: int, dry: np.ndarray, target
         entry = {"index": int(k), "id": ids[k], "dry": f"item{k}_dry.wav", "gain_db": 20 * np.log10(gain),
                  "systems": {}, "not_finite": skipped}
         d = np.asarray(dry[k], dtype=np.float64)
-        _write_wav(folder / entry["dry"], d * _gain([d]), sample_rate)
+        write_wav(folder / entry["dry"], d * _gain([d]), sample_rate)
         for system, clip in clips.items():
             name = f"item{k}_{slug(system)}.wav"
-            _write_wav(folder / name, clip * gain, sample_rate)
+            write_wav(folder / name, clip * gain, sample_rate)
             entry["systems"][system] = name
         index["items"].append(entry)
     write_bytes_atomic(folder / INDEX, (json.dumps(index, indent=2) + "\n").encode())
@@ -89,7 +91,7 @@ def write_irs(folder: str | Path, sample_rate: int, irs: Mapping[str, np.ndarray
             index["not_finite"].append(system)
             continue
         name = f"{slug(system)}.wav"
-        _write_wav(folder / name, ir * _gain([ir]), sample_rate)
+        write_wav(folder / name, ir * _gain([ir]), sample_rate)
         index["systems"][system] = name
     write_bytes_atomic(folder / INDEX, (json.dumps(index, indent=2) + "\n").encode())
     return index
@@ -101,4 +103,4 @@ def read_index(folder: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-__all__ = ["INDEX", "PEAK", "read_index", "slug", "write_examples", "write_irs"]
+__all__ = ["INDEX", "PEAK", "read_index", "slug", "write_examples", "write_irs", "write_wav"]

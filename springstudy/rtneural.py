@@ -47,12 +47,17 @@ def _gru_order(w: np.ndarray, hidden: int) -> np.ndarray:
     return np.concatenate([w[hidden:2 * hidden], w[:hidden], w[2 * hidden:]], axis=0)
 
 
+def supports(model: Any) -> bool:
+    """Whether ``model`` is one this format holds (:data:`SUPPORTED`)."""
+    from springstudy.models.recurrent import RecurrentNet
+
+    return isinstance(model, RecurrentNet) and model.features is None and model.film is None
+
+
 def rtneural_model(model: Any, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
     """The RTNeural JSON (as a dict) of a plain recurrent springstudy model; ``metadata`` (what
     :func:`springstudy.export.export_metadata` says of it) goes under ``springstudy``."""
-    from springstudy.models.recurrent import RecurrentNet
-
-    if not isinstance(model, RecurrentNet) or model.features is not None or model.film is not None:
+    if not supports(model):
         raise RTNeuralError(f"{getattr(model, 'config_name', type(model).__name__)}: RTNeural JSON holds {SUPPORTED}")
     rnn, hidden = model.rnn, model.hidden_size
     layers = []
@@ -111,4 +116,4 @@ def keras_reference(path: str | Path, x: np.ndarray) -> np.ndarray:
     return y + (skip["weight"] * np.asarray(x) + skip["bias"] if skip else 0.0)
 
 
-__all__ = ["RTNeuralError", "SUPPORTED", "export_rtneural", "keras_reference", "rtneural_model"]
+__all__ = ["RTNeuralError", "SUPPORTED", "export_rtneural", "keras_reference", "rtneural_model", "supports"]

@@ -107,13 +107,13 @@ def reamp_signal(sample_rate: int = formats.EGFXSET_RATE, seed: int = 0, notes: 
 
 
 def write_reamp_signal(path: str | Path, sample_rate: int = formats.EGFXSET_RATE, seed: int = 0) -> ReampSignal:
-    """Write :func:`reamp_signal` as a 24-bit mono WAV at ``path``."""
-    import soundfile as sf
+    """Write :func:`reamp_signal` as a 24-bit mono WAV at ``path`` (atomically: an interrupted
+    write leaves no half file to record through)."""
+    from springstudy.audio import write_wav
 
     signal = reamp_signal(sample_rate, seed)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, signal.samples, sample_rate, subtype="PCM_24")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_wav(path, signal.samples, sample_rate, subtype="PCM_24")
     return signal
 
 

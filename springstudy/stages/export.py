@@ -79,17 +79,9 @@ def check_export(model: Any, path: Path, format: str, sample_rate: int, seed: in
 
 def formats_for(model: Any, formats: tuple[str, ...]) -> list[str]:
     """The ``formats`` that hold ``model`` (RTNeural JSON: plain recurrent models only)."""
-    from springstudy.rtneural import RTNeuralError, rtneural_model
+    from springstudy.rtneural import supports
 
-    out = []
-    for format in formats:
-        if format == "rtneural":
-            try:
-                rtneural_model(model)
-            except RTNeuralError:
-                continue
-        out.append(format)
-    return out
+    return [f for f in formats if f != "rtneural" or supports(model)]
 
 
 def run(runs: dict[str, dict[str, Path]], out_dir: Path, table_dir: Path, sample_rates: dict[str, int],
